@@ -1,0 +1,56 @@
+#include "processor/line_reader.h"
+
+#include <cerrno>
+#include <cstring>
+
+namespace meterflow {
+
+namespace {
+constexpr size_t block_size = 4 << 20;
+}
+
+result<std::unique_ptr<line_reader>> line_reader::open(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return fail(path, ": ", std::strerror(errno));
+  return std::unique_ptr<line_reader>(new line_reader(f, path));
+}
+
+line_reader::~line_reader() { std::fclose(file_); }
+
+// Moves the unread tail to the front and appends one more block. False at end of file.
+bool line_reader::fill() {
+  if (eof_) return false;
+  buffer_.erase(0, begin_);
+  begin_ = 0;
+  size_t old = buffer_.size();
+  buffer_.resize(old + block_size);
+  size_t n = std::fread(buffer_.data() + old, 1, block_size, file_);
+  buffer_.resize(old + n);
+  if (n < block_size) eof_ = true;
+  return n > 0;
+}
+
+result<std::optional<std::string_view>> line_reader::next() {
+  size_t scan_from = begin_;
+  for (;;) {
+    const char* start = buffer_.data() + scan_from;
+    const void* nl = std::memchr(start, '\n', buffer_.size() - scan_from);
+    if (nl) {
+      size_t end = static_cast<const char*>(nl) - buffer_.data();
+      std::string_view line(buffer_.data() + begin_, end - begin_);
+      begin_ = end + 1;
+      return line;
+    }
+    size_t consumed = begin_;
+    if (!fill()) {
+      if (std::ferror(file_)) return fail(path_, ": read error");
+      if (begin_ >= buffer_.size()) return std::optional<std::string_view>();
+      std::string_view line(buffer_.data() + begin_, buffer_.size() - begin_);
+      begin_ = buffer_.size();
+      return line;
+    }
+    scan_from = scan_from - consumed;  // fill() moved the unread bytes to the front
+  }
+}
+
+}  // namespace meterflow

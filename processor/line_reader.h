@@ -1,0 +1,34 @@
+// Reads a file line by line in large blocks, without a copy per line. Lines end at '\n'; the
+// '\n' is not part of the line; a final line without '\n' is still a line.
+#pragma once
+
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "base/result.h"
+
+namespace meterflow {
+
+class line_reader {
+ public:
+  static result<std::unique_ptr<line_reader>> open(const std::string& path);
+  ~line_reader();
+
+  // The next line (valid until the next call), or nullopt at end of file. Read errors: error.
+  result<std::optional<std::string_view>> next();
+
+ private:
+  explicit line_reader(std::FILE* f, std::string path) : file_(f), path_(std::move(path)) {}
+  bool fill();
+
+  std::FILE* file_;
+  std::string path_;
+  std::string buffer_;
+  size_t begin_ = 0;  // first unread byte in buffer_
+  bool eof_ = false;
+};
+
+}  // namespace meterflow

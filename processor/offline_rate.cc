@@ -1,0 +1,269 @@
+#include "processor/offline_rate.h"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <random>
+
+#include <simdjson.h>
+
+#include "processor/line_reader.h"
+#include "state/memory_store.h"
+#include "state/rocksdb_store.h"
+#include "topology/json_writer.h"
+
+namespace meterflow {
+
+namespace {
+
+// An output file written through a large buffer; errors surface at close.
+class output_file {
+ public:
+  static result<std::unique_ptr<output_file>> open(const std::string& path) {
+    auto f = std::make_unique<output_file>();
+    f->path_ = path;
+    f->out_.open(path, std::ios::binary | std::ios::trunc);
+    if (!f->out_) return fail(path, ": cannot open for writing");
+    return f;
+  }
+  void line(std::string_view s) {
+    buffer_.append(s);
+    buffer_ += '\n';
+    if (buffer_.size() > (1 << 20)) flush();
+  }
+  result<void> close() {
+    flush();
+    out_.close();
+    if (!out_) return fail(path_, ": write failed");
+    return {};
+  }
+
+ private:
+  void flush() {
+    out_.write(buffer_.data(), static_cast<std::streamsize>(buffer_.size()));
+    buffer_.clear();
+  }
+  std::string path_;
+  std::ofstream out_;
+  std::string buffer_;
+};
+
+std::string base64(std::string_view in) {
+  static constexpr char table[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
+    out += table[v >> 18];
+    out += table[(v >> 12) & 63];
+    out += table[(v >> 6) & 63];
+    out += table[v & 63];
+  }
+  if (i + 1 == in.size()) {
+    uint32_t v = uint8_t(in[i]) << 16;
+    out += table[v >> 18];
+    out += table[(v >> 12) & 63];
+    out += "==";
+  } else if (i + 2 == in.size()) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
+    out += table[v >> 18];
+    out += table[(v >> 12) & 63];
+    out += table[(v >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+std::string dead_letter_line(const output_record& r, int64_t line_number) {
+  std::string out;
+  json_writer w(out);
+  w.begin_object();
+  w.member("reason", to_string(r.reason));
+  w.member("error", r.error);
+  w.member("line", line_number);
+  if (simdjson::validate_utf8(r.value.data(), r.value.size()))
+    w.member("payload", r.value);
+  else
+    w.member("payload_base64", base64(r.value));
+  w.end_object();
+  return out;
+}
+
+timestamp wall_clock_now() {
+  auto now = std::chrono::system_clock::now().time_since_epoch();
+  return timestamp{std::chrono::duration_cast<std::chrono::milliseconds>(now).count()};
+}
+
+result<std::shared_ptr<const catalog>> load_catalog(const std::string& path) {
+  auto c = catalog::load_file(path);
+  if (!c) return std::unexpected(c.error());
+  return std::make_shared<const catalog>(std::move(*c));
+}
+
+result<void> load_subscriptions(const std::string& path, engine& e) {
+  auto reader = line_reader::open(path);
+  if (!reader) return std::unexpected(reader.error());
+  int64_t line_number = 0;
+  for (;;) {
+    auto line = (*reader)->next();
+    if (!line) return std::unexpected(line.error());
+    if (!*line) return {};
+    ++line_number;
+    if ((*line)->find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    auto record = parse_subscription(**line);
+    if (!record) return fail(path, ":", std::to_string(line_number), ": ", record.error().message);
+    auto applied = e.apply_subscription(*record);
+    if (!applied)
+      return fail(path, ":", std::to_string(line_number), ": ", applied.error().message);
+    if (*applied)
+      std::fprintf(stderr, "meterflow: warning: %s:%lld: %s\n", path.c_str(),
+                   static_cast<long long>(line_number), (*applied)->c_str());
+  }
+}
+
+// The state directory of one offline run: given, or a fresh temporary one removed at the end.
+class state_dir_guard {
+ public:
+  explicit state_dir_guard(std::string given) : path_(std::move(given)) {
+    if (!path_.empty()) return;
+    std::random_device rd;
+    path_ = (std::filesystem::temp_directory_path() /
+             ("meterflow-rate-" + std::to_string(rd()) + std::to_string(rd())))
+                .string();
+    owned_ = true;
+  }
+  ~state_dir_guard() {
+    std::error_code ec;
+    if (owned_) std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  bool owned_ = false;
+};
+
+}  // namespace
+
+result<rate_summary> run_rate(const rate_options& o) {
+  if (auto v = o.engine.validate(); !v) return std::unexpected(v.error());
+  auto cat = load_catalog(o.catalog_path);
+  if (!cat) return std::unexpected(cat.error());
+
+  state_dir_guard dir(o.state == state_backend::rocksdb ? o.state_dir : "unused");
+  std::unique_ptr<state::kv_store> store;
+  if (o.state == state_backend::rocksdb) {
+    state::rocksdb_options ro;
+    ro.path = dir.path();
+    ro.disable_wal = true;  // the input file is the source of truth for an offline run
+    auto opened = state::rocksdb_store::open(ro);
+    if (!opened) return std::unexpected(opened.error());
+    store = std::move(*opened);
+  } else {
+    store = state::memory_store::create();
+  }
+
+  engine e(o.engine, *cat);
+  if (auto s = load_subscriptions(o.subscriptions_path, e); !s) return std::unexpected(s.error());
+  if (auto r = e.restore(*store); !r) return std::unexpected(r.error());
+
+  auto events = line_reader::open(o.events_path);
+  if (!events) return std::unexpected(events.error());
+  auto out = output_file::open(o.out_path);
+  if (!out) return std::unexpected(out.error());
+  std::unique_ptr<output_file> dlq, alerts;
+  if (!o.dlq_path.empty()) {
+    auto f = output_file::open(o.dlq_path);
+    if (!f) return std::unexpected(f.error());
+    dlq = std::move(*f);
+  }
+  if (!o.alerts_path.empty()) {
+    auto f = output_file::open(o.alerts_path);
+    if (!f) return std::unexpected(f.error());
+    alerts = std::move(*f);
+  }
+
+  rate_summary summary;
+  std::vector<output_record> records;
+  auto drain = [&](int64_t line_number) {
+    for (const output_record& r : records) {
+      switch (r.kind) {
+        case output_kind::charge: ++summary.charges; (*out)->line(r.value); break;
+        case output_kind::adjustment: ++summary.adjustments; (*out)->line(r.value); break;
+        case output_kind::alert:
+          ++summary.alerts;
+          if (alerts) alerts->line(r.value);
+          break;
+        case output_kind::dead_letter:
+          if (dlq) dlq->line(dead_letter_line(r, line_number));
+          break;
+      }
+    }
+    records.clear();
+  };
+  auto commit = [&]() -> result<void> {
+    state::write_batch batch;
+    e.checkpoint(batch);
+    return store->write(batch);
+  };
+
+  const timestamp wall = wall_clock_now();
+  const auto started = std::chrono::steady_clock::now();
+  int64_t since_commit = 0;
+  for (;;) {
+    auto line = (*events)->next();
+    if (!line) return std::unexpected(line.error());
+    if (!*line) break;
+    ++summary.input_lines;
+    if ((*line)->find_first_not_of(" \t\r") == std::string_view::npos) continue;  // blank
+    e.process(**line, wall, records);
+    drain(summary.input_lines);
+    if (++since_commit >= o.commit_every) {
+      if (auto c = commit(); !c) return std::unexpected(c.error());
+      since_commit = 0;
+    }
+  }
+  e.finish(records);
+  drain(summary.input_lines);
+  if (auto c = commit(); !c) return std::unexpected(c.error());
+  summary.elapsed_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                           std::chrono::steady_clock::now() - started)
+                           .count();
+  summary.counters = e.counters();
+
+  if (auto c = (*out)->close(); !c) return std::unexpected(c.error());
+  if (dlq)
+    if (auto c = dlq->close(); !c) return std::unexpected(c.error());
+  if (alerts)
+    if (auto c = alerts->close(); !c) return std::unexpected(c.error());
+  if (!o.summary_path.empty()) {
+    auto f = output_file::open(o.summary_path);
+    if (!f) return std::unexpected(f.error());
+    (*f)->line(summary_json(summary));
+    if (auto c = (*f)->close(); !c) return std::unexpected(c.error());
+  }
+  return summary;
+}
+
+std::string summary_json(const rate_summary& s) {
+  std::string out;
+  json_writer w(out);
+  w.begin_object();
+  w.member("accepted", s.counters.accepted);
+  w.member("duplicates", s.counters.duplicates);
+  w.key("dlq").begin_object();
+  for (int i = 0; i < dead_letter_reason_count; ++i)
+    if (s.counters.dead_letters[i] > 0)
+      w.member(to_string(static_cast<dead_letter_reason>(i)), s.counters.dead_letters[i]);
+  w.end_object();
+  w.member("charges", s.charges);
+  w.member("adjustments", s.adjustments);
+  w.member("alerts", s.alerts);
+  w.end_object();
+  return out;
+}
+
+}  // namespace meterflow

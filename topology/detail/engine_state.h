@@ -1,0 +1,55 @@
+// The engine's in-memory state, shared by its processing (engine.cc) and its persistence
+// (engine_state.cc). Private to topology/.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "topology/engine.h"
+
+namespace meterflow {
+
+using tenant = subscription_book::tenant;
+
+// Per meter, what the closed windows of a segment (and late events) add up to.
+struct meter_progress {
+  aggregate closed;  // meters without window_aggregation: every counted event
+  // meters with window_aggregation: the aggregate of each (window start, group)
+  std::map<std::pair<int64_t, std::string>, aggregate> window_results;
+  decimal quantity;  // the segment quantity Q of the closed part
+};
+
+// Per usage charge: what has been emitted so far (incremental rating).
+struct charge_progress {
+  decimal quantity;
+  decimal amount;
+  size_t alerts_fired = 0;
+};
+
+struct engine::segment_state {
+  const tenant* owner = nullptr;
+  segment seg;            // seg.plan views plan_key
+  std::string plan_key;
+  std::shared_ptr<const catalog> cat;  // the catalog the segment is rated with
+  const plan* p = nullptr;
+  const plan_version* version = nullptr;
+  std::map<uint32_t, meter_progress> meters;
+  std::vector<charge_progress> charges;
+  bool final = false;
+  decimal recurring_total;  // recurring amounts emitted at finalisation
+  decimal minimum_amount;   // the true-up emitted so far
+};
+
+struct window_meter {
+  std::map<std::string, aggregate> groups;  // by encoded group ("" without group_by)
+  int64_t events = 0;
+};
+
+struct engine::open_window {
+  segment_state* owner = nullptr;
+  std::map<uint32_t, window_meter> meters;
+};
+
+}  // namespace meterflow

@@ -1,0 +1,673 @@
+#include "topology/engine.h"
+
+#include <algorithm>
+
+#include "base/assert.h"
+#include "topology/detail/engine_state.h"
+#include "topology/json_writer.h"
+
+namespace meterflow {
+
+using tenant = subscription_book::tenant;
+
+// ---- orderings -----------------------------------------------------------------------------
+
+namespace {
+int compare_names(const tenant* a, const tenant* b) {
+  return a == b ? 0 : a->name.compare(b->name);
+}
+aggregation window_kind(const meter& m) { return m.window_agg.value_or(m.agg); }
+}  // namespace
+
+bool engine::window_key_less::operator()(const window_key& a, const window_key& b) const {
+  if (a.end != b.end) return a.end < b.end;
+  if (int c = compare_names(a.tenant, b.tenant)) return c < 0;
+  if (a.segment_start != b.segment_start) return a.segment_start < b.segment_start;
+  return a.start < b.start;
+}
+bool engine::segment_key_less::operator()(const segment_key& a, const segment_key& b) const {
+  if (int c = compare_names(a.tenant, b.tenant)) return c < 0;
+  return a.start < b.start;
+}
+bool engine::due_segment_less::operator()(const due_segment& a, const due_segment& b) const {
+  if (a.end != b.end) return a.end < b.end;
+  return segment_key_less{}(a.key, b.key);
+}
+bool engine::start_key_less::operator()(const start_key& a, const start_key& b) const {
+  if (a.start != b.start) return a.start < b.start;
+  return compare_names(a.tenant, b.tenant) < 0;
+}
+
+result<void> engine_options::validate() const {
+  if (window.count() <= 0) return fail("window size must be positive");
+  if (grace.count() < 0) return fail("grace must not be negative");
+  if (settlement.count() < 0) return fail("settlement window must not be negative");
+  if (decoder.max_future.count() < 0) return fail("max.future must not be negative");
+  return {};
+}
+
+engine::engine(engine_options options, std::shared_ptr<const catalog> cat)
+    : options_(options), catalog_(std::move(cat)), decoder_(options.decoder) {}
+
+engine::~engine() = default;
+
+// ---- subscriptions and segments ------------------------------------------------------------
+
+result<std::optional<std::string>> engine::apply_subscription(const subscription_record& r) {
+  auto applied = book_.apply(r);
+  if (!applied) return applied;
+  const tenant* t = book_.find(r.tenant);
+  // Re-plan this tenant's next segment opening from the current stream time.
+  for (auto it = segment_starts_.begin(); it != segment_starts_.end();) {
+    it = it->tenant == t ? segment_starts_.erase(it) : std::next(it);
+  }
+  schedule_next_segment(*t, stream_time_.value_or(timestamp{INT64_MIN}));
+  return applied;
+}
+
+void engine::schedule_next_segment(const tenant& t, timestamp from) {
+  for (auto s = subscription_book::next_segment_from(t, from); s;
+       s = subscription_book::next_segment_from(t, s->end)) {
+    if (!segments_.contains(segment_key{&t, s->start.ms})) {
+      segment_starts_.insert(start_key{s->start.ms, &t});
+      return;
+    }
+  }
+}
+
+engine::segment_state* engine::segment_for(const tenant& t, const segment& s, std::string& why) {
+  auto it = segments_.find(segment_key{&t, s.start.ms});
+  if (it != segments_.end()) return it->second.get();
+  const plan* p = catalog_->find_plan(s.plan);
+  if (!p) {
+    why = "tenant " + t.name + " is on plan \"" + std::string(s.plan) +
+          "\", which the catalog does not define";
+    return nullptr;
+  }
+  const plan_version* v = p->version_at(s.start);
+  if (!v) {
+    why = "plan \"" + p->key + "\" has no version effective at " + format_utc(s.start);
+    return nullptr;
+  }
+  return &open_segment(t, s, *p, *v);
+}
+
+engine::segment_state& engine::open_segment(const tenant& t, const segment& s, const plan& p,
+                                            const plan_version& v) {
+  auto state = std::make_unique<segment_state>();
+  state->owner = &t;
+  state->seg = s;
+  state->plan_key = s.plan;
+  state->seg.plan = state->plan_key;
+  state->cat = catalog_;
+  state->p = &p;
+  state->version = &v;
+  state->charges.resize(v.charges.size());
+  segment_state& ref = *state;
+  segments_.emplace(segment_key{&t, s.start.ms}, std::move(state));
+  dirty_segments_.insert(segment_key{&t, s.start.ms});
+  due_segments_.insert(due_segment{s.end.ms, segment_key{&t, s.start.ms}});
+  return ref;
+}
+
+// ---- the event path ------------------------------------------------------------------------
+
+void engine::dead_letter(std::string_view raw, std::string_view key, dead_letter_reason reason,
+                         std::string error, std::vector<output_record>& out) {
+  ++counters_.dead_letters[static_cast<size_t>(reason)];
+  output_record r;
+  r.kind = output_kind::dead_letter;
+  r.key.assign(key);
+  r.value.assign(raw);
+  r.reason = reason;
+  r.error = std::move(error);
+  out.push_back(std::move(r));
+}
+
+void engine::process(std::string_view raw, timestamp wall_clock, std::vector<output_record>& out) {
+  using R = dead_letter_reason;
+  decoded_event& ev = scratch_;
+  if (auto failure = decoder_.decode(raw, *catalog_, wall_clock, ev)) {
+    dead_letter(raw, failure->reason >= R::unknown_type ? ev.subject : std::string_view{},
+                failure->reason, std::move(failure->error), out);
+    return;
+  }
+  const tenant* t = book_.find(ev.subject);
+  if (!t) {
+    dead_letter(raw, ev.subject, R::no_subscription,
+                "tenant " + ev.subject + " has no subscription", out);
+    return;
+  }
+  auto seg = subscription_book::segment_at(*t, ev.time);
+  if (!seg) {
+    dead_letter(raw, ev.subject, R::no_subscription,
+                "tenant " + ev.subject + " has no active subscription at " + format_utc(ev.time),
+                out);
+    return;
+  }
+  timestamp accept_until = seg->billing_period.end + options_.settlement;
+  if (stream_time_ && *stream_time_ > accept_until) {
+    dead_letter(raw, ev.subject, R::too_late,
+                "event at " + format_utc(ev.time) + " is past the settlement window of its period (" +
+                    format_utc(seg->billing_period.start) + " to " +
+                    format_utc(seg->billing_period.end) + "); stream time is " +
+                    format_utc(*stream_time_),
+                out);
+    return;
+  }
+  std::string why;
+  segment_state* state = segment_for(*t, *seg, why);
+  if (!state) {
+    dead_letter(raw, ev.subject, R::no_subscription, std::move(why), out);
+    return;
+  }
+
+  auto [entry, inserted] = dedup_.try_emplace(ev.key, dedup_entry{ev.fingerprint, accept_until.ms});
+  if (!inserted) {
+    if (entry->second.fingerprint == ev.fingerprint) {
+      ++counters_.duplicates;
+    } else {
+      dead_letter(raw, ev.subject, R::idempotency_conflict,
+                  "event " + ev.id + " from " + ev.source + " for " + ev.subject +
+                      " was accepted before with a different type, time or data",
+                  out);
+    }
+    return;
+  }
+  dedup_expiry_[accept_until.ms].push_back(ev.key);
+  new_dedup_.emplace_back(ev.key, entry->second);
+  ++counters_.accepted;
+
+  // Windows are cut at segment boundaries: [max(aligned start, segment start), min(aligned end,
+  // segment end)).
+  const int64_t size = options_.window.count();
+  int64_t aligned = ev.time.ms - ((ev.time.ms % size) + size) % size;
+  int64_t w_start = std::max(aligned, seg->start.ms);
+  int64_t w_end = std::min(aligned + size, seg->end.ms);
+  bool late = stream_time_ && stream_time_->ms >= w_end + options_.grace.count();
+
+  if (late) {
+    apply_late(*state, ev, out);
+    dirty_segments_.insert(segment_key{t, state->seg.start.ms});
+  } else if (!ev.readings.empty()) {
+    window_key wk{w_end, t, seg->start.ms, w_start};
+    auto [wit, _] = windows_.try_emplace(wk);
+    dirty_windows_.insert(wk);
+    open_window& w = wit->second;
+    w.owner = state;
+    for (const meter_reading& r : ev.readings) {
+      const meter& m = state->cat->meters[r.meter];
+      window_meter& wm = w.meters[r.meter];
+      wm.groups[r.group].add(window_kind(m), r.value, r.text, ev.time, ev.id);
+      ++wm.events;
+    }
+  }
+
+  if (!stream_time_ || ev.time > *stream_time_) stream_time_ = ev.time;
+  advance(out, /*drain=*/false);
+}
+
+// ---- rating --------------------------------------------------------------------------------
+
+engine::rated engine::rate_charge(segment_state& s, size_t charge_index) {
+  const catalog& cat = *s.cat;
+  const charge& c = s.version->charges[charge_index];
+  charge_progress& cp = s.charges[charge_index];
+  rated r;
+  r.quantity = s.meters[c.meter_index].quantity;
+  r.cost = cost_of(c, r.quantity);
+  auto amount = r.cost.total.round(cat.rounding_scale, cat.rounding);
+  MF_ASSERT(amount.has_value(), "charge amount overflows the decimal range");
+  r.before = cp.amount;
+  r.after = *amount;
+  cp.quantity = r.quantity;
+  cp.amount = r.after;
+  return r;
+}
+
+namespace {
+
+// Recomputes a window_aggregation meter's quantity after one (window, group) result changed
+// from `old_value` (nullopt: new) to the current value of `changed`.
+void update_window_quantity(const meter& m, meter_progress& mp, std::optional<decimal> old_value,
+                            decimal new_value) {
+  if (m.agg == aggregation::sum) {
+    mp.quantity = *mp.quantity.checked_add(new_value)->checked_sub(old_value.value_or(decimal{}));
+    return;
+  }
+  if (m.agg == aggregation::max && (!old_value || new_value >= *old_value) &&
+      !mp.window_results.empty()) {
+    if (mp.window_results.size() == 1 || new_value > mp.quantity) mp.quantity = new_value;
+    return;
+  }
+  if (m.agg == aggregation::count) {
+    mp.quantity = decimal::from_int(static_cast<int64_t>(mp.window_results.size()));
+    return;
+  }
+  aggregate all;
+  for (const auto& [key, a] : mp.window_results) {
+    decimal w = a.quantity(*m.window_agg);
+    all.add(m.agg, w, w.to_string(), timestamp{key.first}, key.second);
+  }
+  mp.quantity = all.quantity(m.agg);
+}
+
+// Adds a window's aggregate for one group into a meter's progress; returns the quantity this
+// window contributes on its own.
+void merge_into(const meter& m, meter_progress& mp, int64_t window_start,
+                const std::string& group, const aggregate& a) {
+  if (!m.window_agg) {
+    mp.closed.merge(m.agg, a);
+    mp.quantity = mp.closed.quantity(m.agg);
+    return;
+  }
+  auto [it, inserted] = mp.window_results.try_emplace({window_start, group});
+  std::optional<decimal> old_value;
+  if (!inserted) old_value = it->second.quantity(*m.window_agg);
+  it->second.merge(*m.window_agg, a);
+  update_window_quantity(m, mp, old_value, it->second.quantity(*m.window_agg));
+}
+
+}  // namespace
+
+int64_t engine::next_seq(const segment_state& s) {
+  return ++seq_[{s.owner->name, s.seg.billing_period.start.ms}];
+}
+
+namespace {
+
+struct line_fields {
+  bool adjustment = false;
+  std::string_view kind;
+  const meter* m = nullptr;
+  timestamp window_start, window_end;
+  std::optional<decimal> quantity, segment_quantity;
+  decimal amount;
+  const usage_cost* cost = nullptr;
+  const std::vector<std::pair<std::string, decimal>>* groups = nullptr;
+  int64_t events = 0;
+  bool prorated = false;
+  hash128 id;
+  // adjustments
+  bool next_period = false;
+  const decoded_event* cause = nullptr;
+};
+
+}  // namespace
+
+static std::string format_line(const catalog& cat, const std::string& tenant_name,
+                               const segment& seg, const plan& p, const plan_version& v,
+                               const line_fields& f, int64_t seq) {
+  std::string out;
+  out.reserve(512);
+  json_writer w(out);
+  w.begin_object();
+  w.member("record", f.adjustment ? "adjustment" : "charge");
+  w.member("id", (f.adjustment ? "a-" : "c-") + to_hex(f.id));
+  w.member("tenant", tenant_name);
+  w.member("plan", p.key);
+  w.member("plan_version", format_utc(v.effective_from));
+  w.member("kind", f.kind);
+  if (f.m) w.member("meter", f.m->key);
+  w.member("currency", p.currency);
+  w.member("period_start", format_utc(seg.billing_period.start));
+  w.member("period_end", format_utc(seg.billing_period.end));
+  w.member("segment_start", format_utc(seg.start));
+  w.member("segment_end", format_utc(seg.end));
+  w.member("window_start", format_utc(f.window_start));
+  w.member("window_end", format_utc(f.window_end));
+  if (f.quantity) w.member("quantity", f.quantity->to_string());
+  if (f.segment_quantity) w.member("segment_quantity", f.segment_quantity->to_string());
+  w.member("amount", f.amount.to_fixed(cat.rounding_scale, cat.rounding));
+  if (f.cost) {
+    w.key("breakdown").begin_array();
+    for (const tier_share& t : f.cost->breakdown) {
+      w.begin_object();
+      w.member("tier", int64_t{t.tier});
+      w.member("units", t.units.to_string());
+      w.member("unit_price", t.unit_price.to_string());
+      if (t.flat_price) w.member("flat_price", t.flat_price->to_string());
+      auto rounded = t.cost.round(cat.rounding_scale, cat.rounding);
+      w.member("amount", rounded ? rounded->to_fixed(cat.rounding_scale) : std::string("0"));
+      w.end_object();
+    }
+    w.end_array();
+  }
+  if (f.groups && f.m && !f.m->group_by.empty()) {
+    w.key("groups").begin_array();
+    for (const auto& [encoded, q] : *f.groups) {
+      w.begin_object().key("group").begin_object();
+      for (const group_value& g : decode_group(*f.m, encoded)) {
+        w.key(g.name);
+        if (g.is_null)
+          w.null();
+        else
+          w.value(g.value);
+      }
+      w.end_object();
+      w.member("quantity", q.to_string());
+      w.end_object();
+    }
+    w.end_array();
+  }
+  if (f.prorated) {
+    w.member("segment_seconds", (seg.end - seg.start).count() / 1000);
+    w.member("period_seconds", (seg.billing_period.end - seg.billing_period.start).count() / 1000);
+  }
+  w.member("events", f.events);
+  w.member("seq", seq);
+  if (f.adjustment) {
+    w.member("reason", "late_event");
+    w.member("applies_to", f.next_period ? "next_period" : "current_period");
+    w.member("event_id", f.cause->id);
+    w.member("event_source", f.cause->source);
+  }
+  w.end_object();
+  return out;
+}
+
+static output_record make_output(output_kind kind, const std::string& key, std::string value) {
+  output_record r;
+  r.kind = kind;
+  r.key = key;
+  r.value = std::move(value);
+  return r;
+}
+
+void engine::emit_alerts(segment_state& s, size_t charge_index, timestamp at,
+                         std::vector<output_record>& out) {
+  const charge& c = s.version->charges[charge_index];
+  charge_progress& cp = s.charges[charge_index];
+  auto included = included_quantity(c);
+  if (!included) return;
+  const exact q100 = exact::product(cp.quantity, decimal::from_int(100));
+  while (cp.alerts_fired < c.alerts.size()) {
+    decimal pct = c.alerts[cp.alerts_fired];
+    if (q100 < exact::product(*included, pct)) break;
+    // limit = included x pct / 100, shown at 12 fractional digits
+    auto limit = exact::product(*included, pct).round(decimal::scale, rounding_mode::half_even);
+    decimal limit_value = limit ? decimal::from_raw(limit->raw() / 100) : decimal{};
+    std::string json;
+    json_writer w(json);
+    w.begin_object();
+    w.member("record", "alert");
+    w.member("id", "al-" + to_hex(hasher()
+                                       .field("alert")
+                                       .field(s.owner->name)
+                                       .field(s.seg.start.ms)
+                                       .field(static_cast<int64_t>(charge_index))
+                                       .field(pct.to_string())
+                                       .digest()));
+    w.member("tenant", s.owner->name);
+    w.member("plan", s.p->key);
+    w.member("meter", c.meter);
+    w.member("threshold", pct.to_string());
+    w.member("quantity", cp.quantity.to_string());
+    w.member("limit", limit_value.to_string());
+    w.member("time", format_utc(at));
+    w.member("period_start", format_utc(s.seg.billing_period.start));
+    w.member("segment_start", format_utc(s.seg.start));
+    w.end_object();
+    out.push_back(make_output(output_kind::alert, s.owner->name, std::move(json)));
+    ++cp.alerts_fired;
+  }
+}
+
+// ---- windows, segments, late events ---------------------------------------------------------
+
+void engine::close_window(std::map<window_key, open_window, window_key_less>::iterator it,
+                          std::vector<output_record>& out) {
+  const window_key& key = it->first;
+  open_window& w = it->second;
+  segment_state& s = *w.owner;
+  const catalog& cat = *s.cat;
+
+  // Per meter: fold the window into the segment, remembering the window's own quantity.
+  struct window_result {
+    decimal quantity;
+    std::vector<std::pair<std::string, decimal>> groups;
+    int64_t events = 0;
+  };
+  std::map<uint32_t, window_result> results;
+  for (auto& [meter_index, wm] : w.meters) {
+    const meter& m = cat.meters[meter_index];
+    meter_progress& mp = s.meters[meter_index];
+    window_result& wr = results[meter_index];
+    wr.events = wm.events;
+    aggregate whole;  // the window's own quantity, across groups
+    for (auto& [group, a] : wm.groups) {
+      decimal gq = a.quantity(window_kind(m));
+      wr.groups.emplace_back(group, gq);
+      if (m.window_agg)
+        whole.add(m.agg, gq, gq.to_string(), timestamp{key.start}, group);
+      else
+        whole.merge(m.agg, a);
+      merge_into(m, mp, key.start, group, a);
+    }
+    wr.quantity = whole.quantity(m.agg);
+  }
+
+  const auto& charges = s.version->charges;
+  for (size_t i = 0; i < charges.size(); ++i) {
+    const charge& c = charges[i];
+    if (c.type != charge_type::usage) continue;
+    auto found = results.find(c.meter_index);
+    if (found == results.end()) continue;
+    rated r = rate_charge(s, i);
+    line_fields f;
+    f.kind = "usage";
+    f.m = &cat.meters[c.meter_index];
+    f.window_start = timestamp{key.start};
+    f.window_end = timestamp{key.end};
+    f.quantity = found->second.quantity;
+    f.segment_quantity = r.quantity;
+    f.amount = decimal::from_raw(r.after.raw() - r.before.raw());
+    f.cost = &r.cost;
+    f.groups = &found->second.groups;
+    f.events = found->second.events;
+    f.id = hasher()
+               .field("charge")
+               .field(s.owner->name)
+               .field(s.seg.start.ms)
+               .field(static_cast<int64_t>(i))
+               .field(key.start)
+               .digest();
+    out.push_back(make_output(output_kind::charge, s.owner->name,
+                              format_line(cat, s.owner->name, s.seg, *s.p, *s.version, f,
+                                          next_seq(s))));
+    emit_alerts(s, i, timestamp{key.end}, out);
+  }
+  dirty_segments_.insert(segment_key{s.owner, s.seg.start.ms});
+  dirty_windows_.erase(key);
+  deleted_windows_.push_back(window_store_key(key));
+  windows_.erase(it);
+}
+
+namespace {
+decimal usage_and_recurring_total(const std::vector<charge>& charges,
+                                  const std::vector<charge_progress>& progress,
+                                  decimal recurring_total) {
+  decimal total = recurring_total;
+  for (size_t i = 0; i < charges.size(); ++i)
+    if (charges[i].type == charge_type::usage) total = *total.checked_add(progress[i].amount);
+  return total;
+}
+}  // namespace
+
+void engine::finalise_segment(segment_state& s, std::vector<output_record>& out) {
+  const catalog& cat = *s.cat;
+  const auto& charges = s.version->charges;
+  const int64_t seg_ms = (s.seg.end - s.seg.start).count();
+  const int64_t period_ms = (s.seg.billing_period.end - s.seg.billing_period.start).count();
+  auto prorate = [&](decimal amount) {
+    auto r = round_ratio(amount, seg_ms, period_ms, cat.rounding_scale, cat.rounding);
+    MF_ASSERT(r.has_value(), "prorated amount overflows the decimal range");
+    return *r;
+  };
+  auto emit = [&](size_t i, std::string_view kind, decimal amount) {
+    line_fields f;
+    f.kind = kind;
+    f.window_start = s.seg.start;
+    f.window_end = s.seg.end;
+    f.amount = amount;
+    f.prorated = true;
+    f.id = hasher()
+               .field("charge")
+               .field(s.owner->name)
+               .field(s.seg.start.ms)
+               .field(static_cast<int64_t>(i))
+               .field(s.seg.start.ms)
+               .digest();
+    out.push_back(make_output(output_kind::charge, s.owner->name,
+                              format_line(cat, s.owner->name, s.seg, *s.p, *s.version, f,
+                                          next_seq(s))));
+  };
+
+  for (size_t i = 0; i < charges.size(); ++i) {
+    if (charges[i].type != charge_type::recurring) continue;
+    decimal amount = prorate(charges[i].amount);
+    s.recurring_total = *s.recurring_total.checked_add(amount);
+    emit(i, "recurring", amount);
+  }
+  for (size_t i = 0; i < charges.size(); ++i) {
+    if (charges[i].type != charge_type::minimum) continue;
+    decimal floor = prorate(charges[i].amount);
+    decimal total = usage_and_recurring_total(charges, s.charges, s.recurring_total);
+    decimal true_up = total < floor ? *floor.checked_sub(total) : decimal{};
+    s.minimum_amount = true_up;
+    emit(i, "minimum", true_up);
+  }
+  s.final = true;
+  dirty_segments_.insert(segment_key{s.owner, s.seg.start.ms});
+  int64_t expires = (s.seg.billing_period.end + options_.settlement).ms;
+  segment_expiry_[expires].push_back(segment_key{s.owner, s.seg.start.ms});
+}
+
+void engine::apply_late(segment_state& s, const decoded_event& ev,
+                        std::vector<output_record>& out) {
+  const catalog& cat = *s.cat;
+  const int64_t size = options_.window.count();
+  int64_t aligned = ev.time.ms - ((ev.time.ms % size) + size) % size;
+  int64_t w_start = std::max(aligned, s.seg.start.ms);
+  int64_t w_end = std::min(aligned + size, s.seg.end.ms);
+
+  // meter -> the event's own quantity for it (its value; 1 for count and unique_count)
+  std::map<uint32_t, decimal> touched;
+  for (const meter_reading& r : ev.readings) {
+    const meter& m = cat.meters[r.meter];
+    aggregate one;
+    one.add(window_kind(m), r.value, r.text, ev.time, ev.id);
+    merge_into(m, s.meters[r.meter], w_start, r.group, one);
+    touched[r.meter] = one.quantity(window_kind(m));
+  }
+
+  const auto& charges = s.version->charges;
+  auto emit = [&](size_t i, std::string_view kind, const meter* m, decimal amount,
+                  const rated* r) {
+    line_fields f;
+    f.adjustment = true;
+    f.kind = kind;
+    f.m = m;
+    f.window_start = timestamp{w_start};
+    f.window_end = timestamp{w_end};
+    if (r) {
+      f.quantity = touched[charges[i].meter_index];
+      f.segment_quantity = r->quantity;
+      f.cost = &r->cost;
+    }
+    f.amount = amount;
+    f.events = m ? 1 : 0;
+    f.next_period = s.final;
+    f.cause = &ev;
+    f.id = hasher().field("adjustment").field(ev.key).field(static_cast<int64_t>(i)).digest();
+    out.push_back(make_output(output_kind::adjustment, s.owner->name,
+                              format_line(cat, s.owner->name, s.seg, *s.p, *s.version, f,
+                                          next_seq(s))));
+  };
+
+  for (size_t i = 0; i < charges.size(); ++i) {
+    const charge& c = charges[i];
+    if (c.type != charge_type::usage || !touched.contains(c.meter_index)) continue;
+    rated r = rate_charge(s, i);
+    emit(i, "usage", &cat.meters[c.meter_index],
+         decimal::from_raw(r.after.raw() - r.before.raw()), &r);
+    emit_alerts(s, i, ev.time, out);
+  }
+  if (!s.final) return;
+  // After finalisation the minimum true-up follows the usage total.
+  for (size_t i = 0; i < charges.size(); ++i) {
+    if (charges[i].type != charge_type::minimum) continue;
+    const int64_t seg_ms = (s.seg.end - s.seg.start).count();
+    const int64_t period_ms = (s.seg.billing_period.end - s.seg.billing_period.start).count();
+    decimal floor =
+        *round_ratio(charges[i].amount, seg_ms, period_ms, cat.rounding_scale, cat.rounding);
+    decimal total = usage_and_recurring_total(charges, s.charges, s.recurring_total);
+    decimal true_up = total < floor ? *floor.checked_sub(total) : decimal{};
+    if (true_up == s.minimum_amount) continue;
+    decimal delta = *true_up.checked_sub(s.minimum_amount);
+    s.minimum_amount = true_up;
+    emit(i, "minimum", nullptr, delta, nullptr);
+  }
+}
+
+// ---- stream time -----------------------------------------------------------------------------
+
+void engine::advance(std::vector<output_record>& out, bool drain) {
+  if (!stream_time_) return;
+  const int64_t now = stream_time_->ms;
+  const int64_t grace = options_.grace.count();
+  // Segments exist once stream time reaches their start, events or not.
+  while (!segment_starts_.empty() && segment_starts_.begin()->start <= now) {
+    start_key sk = *segment_starts_.begin();
+    segment_starts_.erase(segment_starts_.begin());
+    if (auto s = subscription_book::segment_at(*sk.tenant, timestamp{sk.start})) {
+      std::string why;
+      segment_for(*sk.tenant, *s, why);  // a segment without a plan version bills nothing
+      schedule_next_segment(*sk.tenant, s->end);
+    }
+  }
+  // Windows and segments in order of due time; windows first at equal times.
+  for (;;) {
+    auto w = windows_.begin();
+    auto d = due_segments_.begin();
+    bool window_due = w != windows_.end() && (drain || w->first.end + grace <= now);
+    bool segment_due = d != due_segments_.end() && (drain || d->end + grace <= now);
+    if (window_due && (!segment_due || w->first.end <= d->end)) {
+      close_window(w, out);
+    } else if (segment_due) {
+      auto s = segments_.find(d->key);
+      due_segments_.erase(d);
+      if (s != segments_.end() && !s->second->final) finalise_segment(*s->second, out);
+    } else {
+      break;
+    }
+  }
+  expire();
+}
+
+void engine::expire() {
+  if (!stream_time_) return;
+  const int64_t now = stream_time_->ms;
+  // An event is too_late once stream time > period end + settlement: its dedup key and its
+  // segment's state can no longer matter.
+  while (!dedup_expiry_.empty() && dedup_expiry_.begin()->first < now) {
+    for (const hash128& k : dedup_expiry_.begin()->second) dedup_.erase(k);
+    dedup_expired_through_ = dedup_expiry_.begin()->first;
+    dedup_expiry_.erase(dedup_expiry_.begin());
+  }
+  while (!segment_expiry_.empty() && segment_expiry_.begin()->first < now) {
+    for (const segment_key& k : segment_expiry_.begin()->second) {
+      auto it = segments_.find(k);
+      if (it == segments_.end()) continue;
+      seq_.erase({k.tenant->name, it->second->seg.billing_period.start.ms});
+      segments_.erase(it);
+      dirty_segments_.erase(k);
+      deleted_segments_.push_back(k);
+    }
+    segment_expiry_.erase(segment_expiry_.begin());
+  }
+}
+
+void engine::finish(std::vector<output_record>& out) { advance(out, /*drain=*/true); }
+
+}  // namespace meterflow

@@ -1,0 +1,166 @@
+// The rating engine: one task's processing graph, independent of Kafka and of files.
+//
+// decode → validate → subscription → lateness → dedup → window → rate → emit. The engine is fed
+// raw records in partition order and returns the records to publish; its caller (the offline
+// `rate` command, the Kafka task) owns input, output, commits and the clock.
+//
+// Lifecycle: construct with the options and the catalog; apply every subscription record known
+// before processing events (SPEC §3: a task reads its subscriptions to the end first); then call
+// process() per input record; finish() at end of input (offline only).
+//
+// Thread-safety: none; one engine per task, driven by one thread.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "state/kv_store.h"
+#include "topology/aggregate.h"
+#include "topology/catalog.h"
+#include "topology/event.h"
+#include "topology/hash.h"
+#include "topology/pricing.h"
+#include "topology/subscriptions.h"
+#include "topology/time.h"
+
+namespace meterflow {
+
+struct engine_options {
+  millis window{3'600'000};          // Tumbling window size. Default: 1 h.
+  millis grace{300'000};             // Lateness allowed before a window closes. Default: 300 s.
+  millis settlement{172'800'000};    // After a period ends, how long events are still accepted. Default: 48 h.
+  decoder_options decoder;           // max.event.bytes, max.future.
+  result<void> validate() const;
+};
+
+enum class output_kind : uint8_t { charge, adjustment, alert, dead_letter };
+
+// A record to publish. Key = tenant (the event's subject for dead letters, when known).
+struct output_record {
+  output_kind kind = output_kind::charge;
+  std::string key;
+  std::string value;  // JSON of the record; for a dead letter the original bytes, unaltered
+  dead_letter_reason reason = dead_letter_reason::invalid_json;  // dead letters only
+  std::string error;                                             // dead letters only
+};
+
+struct engine_counters {
+  int64_t accepted = 0;
+  int64_t duplicates = 0;
+  std::array<int64_t, dead_letter_reason_count> dead_letters{};
+};
+
+class engine {
+ public:
+  engine(engine_options options, std::shared_ptr<const catalog> cat);
+  ~engine();
+
+  // Adds a subscription record. Ok with a warning sentence when part of it is ignored.
+  result<std::optional<std::string>> apply_subscription(const subscription_record& r);
+
+  // Processes one input record; appends what it causes to `out` (a dead letter, or charge lines
+  // and adjustments of windows and segments that became due). `wall_clock` is used only for the
+  // max.future check.
+  void process(std::string_view raw, timestamp wall_clock, std::vector<output_record>& out);
+
+  // End of input (offline): closes every open window and finalises every segment that has
+  // begun by the final stream time, as if the grace had passed.
+  void finish(std::vector<output_record>& out);
+
+  // Persistence (DESIGN.md: state stores). checkpoint() adds to `batch` every state change since
+  // the previous checkpoint; the caller writes the batch atomically (with its input offsets and
+  // outgoing records). restore() loads what a store holds: call it after the subscriptions are
+  // applied and before the first process(). A store written by an engine with the same
+  // subscriptions restores it exactly; a corrupt value, or state that refers to a plan version
+  // the catalog no longer has, is an error.
+  void checkpoint(state::write_batch& batch);
+  [[nodiscard]] result<void> restore(state::kv_store& store);
+
+  const engine_counters& counters() const { return counters_; }
+
+  // Opaque outside topology/ (defined in topology/detail/engine_state.h).
+  struct segment_state;
+  struct open_window;
+  std::optional<timestamp> stream_time() const { return stream_time_; }
+
+ private:
+  struct window_key {
+    int64_t end;
+    const subscription_book::tenant* tenant;
+    int64_t segment_start;
+    int64_t start;
+  };
+  struct segment_key {
+    const subscription_book::tenant* tenant;
+    int64_t start;
+  };
+  struct window_key_less { bool operator()(const window_key&, const window_key&) const; };
+  struct segment_key_less { bool operator()(const segment_key&, const segment_key&) const; };
+  struct due_segment { int64_t end; segment_key key; };
+  struct due_segment_less { bool operator()(const due_segment&, const due_segment&) const; };
+  struct start_key { int64_t start; const subscription_book::tenant* tenant; };
+  struct start_key_less { bool operator()(const start_key&, const start_key&) const; };
+  struct dedup_entry { hash128 fingerprint; int64_t expires; };
+
+  void dead_letter(std::string_view raw, std::string_view key, dead_letter_reason reason,
+                   std::string error, std::vector<output_record>& out);
+  segment_state* segment_for(const subscription_book::tenant& t, const segment& s,
+                             std::string& why);
+  segment_state& open_segment(const subscription_book::tenant& t, const segment& s,
+                              const plan& p, const plan_version& v);
+  void schedule_next_segment(const subscription_book::tenant& t, timestamp from);
+  void advance(std::vector<output_record>& out, bool drain);
+  void close_window(std::map<window_key, open_window, window_key_less>::iterator it,
+                    std::vector<output_record>& out);
+  void finalise_segment(segment_state& s, std::vector<output_record>& out);
+  void apply_late(segment_state& s, const decoded_event& ev, std::vector<output_record>& out);
+  void expire();
+  static std::string window_store_key(const window_key& k);
+  static std::string segment_store_key(const std::string& tenant_name, int64_t start);
+
+  struct rated {
+    decimal quantity;
+    decimal before;
+    decimal after;
+    usage_cost cost;
+  };
+  rated rate_charge(segment_state& s, size_t charge_index);
+  void emit_alerts(segment_state& s, size_t charge_index, timestamp at,
+                   std::vector<output_record>& out);
+  int64_t next_seq(const segment_state& s);
+
+  engine_options options_;
+  std::shared_ptr<const catalog> catalog_;
+  event_decoder decoder_;
+  subscription_book book_;
+  decoded_event scratch_;
+  std::optional<timestamp> stream_time_;
+  engine_counters counters_;
+
+  std::unordered_map<hash128, dedup_entry, hash128_hash> dedup_;
+  std::map<int64_t, std::vector<hash128>> dedup_expiry_;
+  std::map<segment_key, std::unique_ptr<segment_state>, segment_key_less> segments_;
+  std::map<window_key, open_window, window_key_less> windows_;
+  std::set<due_segment, due_segment_less> due_segments_;
+  std::set<start_key, start_key_less> segment_starts_;
+  std::map<int64_t, std::vector<segment_key>> segment_expiry_;  // final segments by expiry
+
+  // Changes since the last checkpoint.
+  std::vector<std::pair<hash128, dedup_entry>> new_dedup_;
+  std::optional<int64_t> dedup_expired_through_;  // dedup buckets <= this were dropped
+  std::set<segment_key, segment_key_less> dirty_segments_;
+  std::vector<segment_key> deleted_segments_;  // tenant pointer + start; name read at checkpoint
+  std::set<window_key, window_key_less> dirty_windows_;
+  std::vector<std::string> deleted_windows_;  // encoded store keys
+  std::map<std::pair<std::string, int64_t>, int64_t> seq_;
+};
+
+}  // namespace meterflow

@@ -1,0 +1,311 @@
+// Persistence of the engine's state in a kv_store.
+//
+// Key layout (one family per prefix byte):
+//   'd' expires(key_i64) key-hash(16)          -> fingerprint(16)   dedup; expiry drops a range
+//   's' tenant(key_str) segment-start(key_i64) -> segment_state      closed windows, emitted amounts
+//   'w' end(key_i64) tenant(key_str) segment-start start -> open window aggregates
+//   'm'                                        -> stream time, counters, seq per (tenant, period)
+// Segments store plan and meter keys, not indexes, so a catalog whose meters were reordered
+// still restores; a version that disappeared is an error rather than a silent re-rating.
+
+#include <algorithm>
+
+#include "topology/codec.h"
+#include "topology/detail/engine_state.h"
+
+namespace meterflow {
+
+namespace {
+
+constexpr char dedup_prefix = 'd';
+constexpr char segment_prefix = 's';
+constexpr char window_prefix = 'w';
+const std::string meta_key = "m";
+
+void write_aggregate(byte_writer& w, const aggregate& a) {
+  w.i64(a.count).dec(a.value).i64(a.latest_time.ms).str(a.latest_tiebreak);
+  std::vector<std::string_view> distinct(a.distinct.begin(), a.distinct.end());
+  std::sort(distinct.begin(), distinct.end());  // the same state gives the same bytes
+  w.i64(static_cast<int64_t>(distinct.size()));
+  for (auto d : distinct) w.str(d);
+}
+
+bool read_aggregate(byte_reader& r, aggregate& a) {
+  int64_t n = 0;
+  if (!(r.i64(a.count) && r.dec(a.value) && r.i64(a.latest_time.ms) && r.str(a.latest_tiebreak) &&
+        r.i64(n)) || n < 0)
+    return false;
+  std::string s;
+  for (int64_t i = 0; i < n; ++i) {
+    if (!r.str(s)) return false;
+    a.distinct.insert(s);
+  }
+  return true;
+}
+
+std::string encode_segment(const engine::segment_state& s, const catalog& cat) {
+  std::string out;
+  byte_writer w(out);
+  w.i64(s.seg.billing_period.start.ms).i64(s.seg.billing_period.end.ms);
+  w.i64(s.seg.end.ms).str(s.plan_key).i64(s.version->effective_from.ms);
+  w.i64(static_cast<int64_t>(s.meters.size()));
+  for (const auto& [index, mp] : s.meters) {
+    w.str(cat.meters[index].key);
+    write_aggregate(w, mp.closed);
+    w.i64(static_cast<int64_t>(mp.window_results.size()));
+    for (const auto& [key, a] : mp.window_results) {
+      w.i64(key.first).str(key.second);
+      write_aggregate(w, a);
+    }
+    w.dec(mp.quantity);
+  }
+  w.i64(static_cast<int64_t>(s.charges.size()));
+  for (const charge_progress& c : s.charges)
+    w.dec(c.quantity).dec(c.amount).i64(static_cast<int64_t>(c.alerts_fired));
+  w.u8(s.final ? 1 : 0).dec(s.recurring_total).dec(s.minimum_amount);
+  return out;
+}
+
+std::string encode_window(const engine::open_window& win, const catalog& cat) {
+  std::string out;
+  byte_writer w(out);
+  w.i64(static_cast<int64_t>(win.meters.size()));
+  for (const auto& [index, wm] : win.meters) {
+    w.str(cat.meters[index].key).i64(wm.events);
+    w.i64(static_cast<int64_t>(wm.groups.size()));
+    for (const auto& [group, a] : wm.groups) {
+      w.str(group);
+      write_aggregate(w, a);
+    }
+  }
+  return out;
+}
+
+std::optional<uint32_t> meter_index(const catalog& cat, const std::string& key) {
+  for (uint32_t i = 0; i < cat.meters.size(); ++i)
+    if (cat.meters[i].key == key) return i;
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string engine::segment_store_key(const std::string& tenant_name, int64_t start) {
+  std::string k(1, segment_prefix);
+  byte_writer(k).key_str(tenant_name).key_i64(start);
+  return k;
+}
+
+std::string engine::window_store_key(const window_key& key) {
+  std::string k(1, window_prefix);
+  byte_writer(k).key_i64(key.end).key_str(key.tenant->name).key_i64(key.segment_start).key_i64(
+      key.start);
+  return k;
+}
+
+void engine::checkpoint(state::write_batch& batch) {
+  std::string key, value;
+  for (const auto& [hash, entry] : new_dedup_) {
+    key.assign(1, dedup_prefix);
+    byte_writer(key).key_i64(entry.expires).raw(&hash, sizeof hash);
+    value.clear();
+    byte_writer(value).raw(&entry.fingerprint, sizeof entry.fingerprint);
+    batch.put(key, value);
+  }
+  new_dedup_.clear();
+  if (dedup_expired_through_) {
+    std::string begin(1, dedup_prefix), end(1, dedup_prefix);
+    byte_writer(begin).key_i64(INT64_MIN);
+    byte_writer(end).key_i64(*dedup_expired_through_ + 1);
+    batch.del_range(begin, end);
+    dedup_expired_through_.reset();
+  }
+
+  for (const segment_key& k : deleted_segments_)
+    batch.del(segment_store_key(k.tenant->name, k.start));
+  deleted_segments_.clear();
+  for (const segment_key& k : dirty_segments_) {
+    auto it = segments_.find(k);
+    if (it == segments_.end()) continue;
+    batch.put(segment_store_key(k.tenant->name, k.start), encode_segment(*it->second, *it->second->cat));
+  }
+  dirty_segments_.clear();
+
+  for (const std::string& k : deleted_windows_) batch.del(k);
+  deleted_windows_.clear();
+  for (const window_key& k : dirty_windows_) {
+    auto it = windows_.find(k);
+    if (it == windows_.end()) continue;
+    batch.put(window_store_key(k), encode_window(it->second, *it->second.owner->cat));
+  }
+  dirty_windows_.clear();
+
+  value.clear();
+  byte_writer w(value);
+  w.u8(stream_time_ ? 1 : 0).i64(stream_time_ ? stream_time_->ms : 0);
+  w.i64(counters_.accepted).i64(counters_.duplicates);
+  for (int64_t n : counters_.dead_letters) w.i64(n);
+  w.i64(static_cast<int64_t>(seq_.size()));
+  for (const auto& [k, n] : seq_) w.str(k.first).i64(k.second).i64(n);
+  batch.put(meta_key, value);
+}
+
+result<void> engine::restore(state::kv_store& store) {
+  std::optional<error> failure;
+  auto corrupt = [&](std::string_view what, std::string_view detail = {}) {
+    if (!failure)
+      failure = error{"state store: corrupt " + std::string(what) +
+                      (detail.empty() ? "" : ": " + std::string(detail))};
+    return false;
+  };
+
+  // Meta first: stream time decides what is already due.
+  auto meta = store.get(meta_key);
+  if (!meta) return std::unexpected(meta.error());
+  if (!*meta) return {};  // an empty store: a fresh start
+  {
+    byte_reader r(**meta);
+    uint8_t has_time = 0;
+    int64_t t = 0, n = 0;
+    bool ok = r.u8(has_time) && r.i64(t) && r.i64(counters_.accepted) &&
+              r.i64(counters_.duplicates);
+    for (int64_t& c : counters_.dead_letters) ok = ok && r.i64(c);
+    ok = ok && r.i64(n) && n >= 0;
+    for (int64_t i = 0; ok && i < n; ++i) {
+      std::string name;
+      int64_t period = 0, seq = 0;
+      ok = r.str(name) && r.i64(period) && r.i64(seq);
+      seq_[{name, period}] = seq;
+    }
+    if (!ok || !r.at_end()) return fail("state store: corrupt meta record");
+    if (has_time) stream_time_ = timestamp{t};
+  }
+
+  auto dedup_scan = store.scan_prefix(std::string(1, dedup_prefix), [&](std::string_view k,
+                                                                         std::string_view v) {
+    byte_reader r(k);
+    int64_t expires = 0;
+    hash128 hash, fingerprint;
+    byte_reader rv(v);
+    if (!(r.skip(1) && r.key_i64(expires) && r.raw(&hash, sizeof hash) && r.at_end() &&
+          rv.raw(&fingerprint, sizeof fingerprint) && rv.at_end()))
+      return corrupt("dedup record");
+    dedup_.emplace(hash, dedup_entry{fingerprint, expires});
+    dedup_expiry_[expires].push_back(hash);
+    return true;
+  });
+  if (!dedup_scan) return std::unexpected(dedup_scan.error());
+  if (failure) return std::unexpected(*failure);
+
+  auto segment_scan = store.scan_prefix(std::string(1, segment_prefix), [&](std::string_view k,
+                                                                             std::string_view v) {
+    byte_reader rk(k);
+    std::string name;
+    int64_t start = 0;
+    if (!(rk.skip(1) && rk.key_str(name) && rk.key_i64(start) && rk.at_end()))
+      return corrupt("segment key");
+    const tenant* t = book_.find(name);
+    if (!t) return corrupt("segment", "tenant " + name + " has no subscription records");
+    auto s = std::make_unique<segment_state>();
+    s->owner = t;
+    s->cat = catalog_;
+    byte_reader r(v);
+    int64_t period_start = 0, period_end = 0, end = 0, version_from = 0, meters = 0;
+    if (!(r.i64(period_start) && r.i64(period_end) && r.i64(end) && r.str(s->plan_key) &&
+          r.i64(version_from) && r.i64(meters)))
+      return corrupt("segment", name);
+    s->seg = segment{period{timestamp{period_start}, timestamp{period_end}}, timestamp{start},
+                     timestamp{end}, s->plan_key};
+    s->p = catalog_->find_plan(s->plan_key);
+    if (s->p)
+      for (const plan_version& pv : s->p->versions)
+        if (pv.effective_from.ms == version_from) s->version = &pv;
+    if (!s->version) {
+      failure = error{"state store: tenant " + name + " has a segment on plan \"" + s->plan_key +
+                      "\" version " + format_utc(timestamp{version_from}) +
+                      ", which the catalog no longer defines"};
+      return false;
+    }
+    for (int64_t i = 0; i < meters; ++i) {
+      std::string meter_key;
+      if (!r.str(meter_key)) return corrupt("segment", name);
+      auto index = meter_index(*catalog_, meter_key);
+      if (!index) return corrupt("segment", "meter " + meter_key + " is not in the catalog");
+      meter_progress& mp = s->meters[*index];
+      int64_t windows = 0;
+      if (!read_aggregate(r, mp.closed) || !r.i64(windows)) return corrupt("segment", name);
+      for (int64_t j = 0; j < windows; ++j) {
+        int64_t ws = 0;
+        std::string group;
+        if (!r.i64(ws) || !r.str(group) || !read_aggregate(r, mp.window_results[{ws, group}]))
+          return corrupt("segment", name);
+      }
+      if (!r.dec(mp.quantity)) return corrupt("segment", name);
+    }
+    int64_t charges = 0;
+    if (!r.i64(charges) || charges != static_cast<int64_t>(s->version->charges.size()))
+      return corrupt("segment", "the charges of plan " + s->plan_key + " changed in place");
+    s->charges.resize(static_cast<size_t>(charges));
+    for (charge_progress& c : s->charges) {
+      int64_t fired = 0;
+      if (!(r.dec(c.quantity) && r.dec(c.amount) && r.i64(fired))) return corrupt("segment", name);
+      c.alerts_fired = static_cast<size_t>(fired);
+    }
+    uint8_t final = 0;
+    if (!(r.u8(final) && r.dec(s->recurring_total) && r.dec(s->minimum_amount) && r.at_end()))
+      return corrupt("segment", name);
+    s->final = final != 0;
+    segment_key key{t, start};
+    if (s->final)
+      segment_expiry_[(s->seg.billing_period.end + options_.settlement).ms].push_back(key);
+    else
+      due_segments_.insert(due_segment{end, key});
+    segments_.emplace(key, std::move(s));
+    return true;
+  });
+  if (!segment_scan) return std::unexpected(segment_scan.error());
+  if (failure) return std::unexpected(*failure);
+
+  auto window_scan = store.scan_prefix(std::string(1, window_prefix), [&](std::string_view k,
+                                                                          std::string_view v) {
+    byte_reader rk(k);
+    std::string name;
+    window_key key{};
+    if (!(rk.skip(1) && rk.key_i64(key.end) && rk.key_str(name) && rk.key_i64(key.segment_start) &&
+          rk.key_i64(key.start) && rk.at_end()))
+      return corrupt("window key");
+    key.tenant = book_.find(name);
+    if (!key.tenant) return corrupt("window", "tenant " + name + " has no subscription records");
+    auto owner = segments_.find(segment_key{key.tenant, key.segment_start});
+    if (owner == segments_.end()) return corrupt("window", "its segment is missing");
+    open_window& w = windows_[key];
+    w.owner = owner->second.get();
+    byte_reader r(v);
+    int64_t meters = 0;
+    if (!r.i64(meters)) return corrupt("window", name);
+    for (int64_t i = 0; i < meters; ++i) {
+      std::string meter_key;
+      int64_t events = 0, groups = 0;
+      if (!(r.str(meter_key) && r.i64(events) && r.i64(groups))) return corrupt("window", name);
+      auto index = meter_index(*catalog_, meter_key);
+      if (!index) return corrupt("window", "meter " + meter_key + " is not in the catalog");
+      window_meter& wm = w.meters[*index];
+      wm.events = events;
+      for (int64_t j = 0; j < groups; ++j) {
+        std::string group;
+        if (!r.str(group) || !read_aggregate(r, wm.groups[group])) return corrupt("window", name);
+      }
+    }
+    if (!r.at_end()) return corrupt("window", name);
+    return true;
+  });
+  if (!window_scan) return std::unexpected(window_scan.error());
+  if (failure) return std::unexpected(*failure);
+
+  // Segment openings still ahead of stream time.
+  segment_starts_.clear();
+  for (const tenant* t : book_.tenants())
+    schedule_next_segment(*t, stream_time_.value_or(timestamp{INT64_MIN}));
+  return {};
+}
+
+}  // namespace meterflow

@@ -1,0 +1,376 @@
+#include "topology/event.h"
+
+#include <array>
+#include <cstring>
+
+#include <simdjson.h>
+
+namespace meterflow {
+
+namespace od = simdjson::ondemand;
+
+std::string_view to_string(dead_letter_reason r) {
+  switch (r) {
+    case dead_letter_reason::too_large: return "too_large";
+    case dead_letter_reason::invalid_json: return "invalid_json";
+    case dead_letter_reason::missing_field: return "missing_field";
+    case dead_letter_reason::invalid_field: return "invalid_field";
+    case dead_letter_reason::unknown_type: return "unknown_type";
+    case dead_letter_reason::invalid_value: return "invalid_value";
+    case dead_letter_reason::no_subscription: return "no_subscription";
+    case dead_letter_reason::too_late: return "too_late";
+    case dead_letter_reason::idempotency_conflict: return "idempotency_conflict";
+  }
+  return "unknown";
+}
+
+namespace {
+
+constexpr size_t max_field_bytes = 256;
+
+// The required top-level fields, in the order their absence or invalidity is reported.
+enum field : int { f_specversion, f_id, f_source, f_type, f_subject, f_time, f_count };
+constexpr std::array<std::string_view, f_count> field_names = {"specversion", "id", "source",
+                                                               "type", "subject", "time"};
+
+std::string_view trim_right(std::string_view s) {
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t'))
+    s.remove_suffix(1);
+  return s;
+}
+
+decode_failure failure(dead_letter_reason reason, std::string error) {
+  return decode_failure{reason, std::move(error)};
+}
+
+std::string quoted_text(std::string_view s) {
+  std::string out = "\"";
+  if (s.size() > 64) {
+    out.append(s.substr(0, 61));
+    out.append("...");
+  } else {
+    out.append(s);
+  }
+  out += '"';
+  return out;
+}
+
+// Hashes a JSON value so that object member order does not matter: each member contributes
+// hash(key, value) to a commutative sum. Strings hash by content, numbers and literals by text.
+simdjson::error_code fingerprint_value(od::value v, hash128& out) {
+  od::json_type type;
+  if (auto e = v.type().get(type)) return e;
+  switch (type) {
+    case od::json_type::object: {
+      od::object obj;
+      if (auto e = v.get_object().get(obj)) return e;
+      hash128 sum{};
+      int64_t members = 0;
+      for (auto member : obj) {
+        std::string_view key;
+        if (auto e = member.unescaped_key().get(key)) return e;
+        std::string key_copy(key);  // the key's storage is reused by the next string
+        od::value child;
+        if (auto e = member.value().get(child)) return e;
+        hash128 child_hash;
+        if (auto e = fingerprint_value(child, child_hash)) return e;
+        sum = sum + hasher().field(key_copy).field(child_hash).digest();
+        ++members;
+      }
+      out = hasher().field("o").field(sum).field(members).digest();
+      return simdjson::SUCCESS;
+    }
+    case od::json_type::array: {
+      od::array arr;
+      if (auto e = v.get_array().get(arr)) return e;
+      hasher h;
+      h.field("a");
+      for (auto element : arr) {
+        od::value child;
+        if (auto e = element.get(child)) return e;
+        hash128 child_hash;
+        if (auto e = fingerprint_value(child, child_hash)) return e;
+        h.field(child_hash);
+      }
+      out = h.digest();
+      return simdjson::SUCCESS;
+    }
+    case od::json_type::string: {
+      std::string_view s;
+      if (auto e = v.get_string().get(s)) return e;
+      out = hasher().field("s").field(s).digest();
+      return simdjson::SUCCESS;
+    }
+    case od::json_type::number: {
+      out = hasher().field("n").field(trim_right(v.raw_json_token())).digest();
+      return simdjson::SUCCESS;
+    }
+    case od::json_type::boolean: {
+      bool b;
+      if (auto e = v.get_bool().get(b)) return e;
+      out = hasher().field(b ? "true" : "false").digest();
+      return simdjson::SUCCESS;
+    }
+    case od::json_type::null: {
+      if (!v.is_null()) return simdjson::INCORRECT_TYPE;
+      out = hasher().field("null").digest();
+      return simdjson::SUCCESS;
+    }
+  }
+  return simdjson::INCORRECT_TYPE;
+}
+
+// A scalar read by JSON Pointer: its kind and text (string content, or the JSON text).
+struct scalar {
+  enum class kind { missing, string, number, boolean, null, composite } k = kind::missing;
+  std::string text;
+};
+
+scalar read_scalar(od::document& doc, const std::string& pointer) {
+  scalar s;
+  od::value v;
+  if (doc.at_pointer(pointer).get(v)) return s;
+  od::json_type type;
+  if (v.type().get(type)) return s;
+  switch (type) {
+    case od::json_type::string: {
+      std::string_view sv;
+      if (v.get_string().get(sv)) return s;
+      s.k = scalar::kind::string;
+      s.text.assign(sv);
+      break;
+    }
+    case od::json_type::number:
+      s.k = scalar::kind::number;
+      s.text.assign(trim_right(v.raw_json_token()));
+      break;
+    case od::json_type::boolean: {
+      bool b;
+      if (v.get_bool().get(b)) return s;
+      s.k = scalar::kind::boolean;
+      s.text = b ? "true" : "false";
+      break;
+    }
+    case od::json_type::null:
+      s.k = scalar::kind::null;
+      break;
+    default:
+      s.k = scalar::kind::composite;
+  }
+  return s;
+}
+
+// True when tokens follow the root value (simdjson 3.0 has no document::at_end()).
+bool has_trailing_content(od::document& doc) {
+  const char* location = nullptr;
+  return doc.current_location().get(location) == simdjson::SUCCESS;
+}
+
+// What a meter needs from the event's value.
+bool needs_number(const meter& m) {
+  if (m.window_agg) return *m.window_agg != aggregation::count;
+  return m.agg != aggregation::count && m.agg != aggregation::unique_count;
+}
+bool needs_text(const meter& m) { return !m.window_agg && m.agg == aggregation::unique_count; }
+
+void append_group_part(std::string& out, const scalar& s) {
+  if (s.k == scalar::kind::missing || s.k == scalar::kind::null) {
+    out += '\0';
+    return;
+  }
+  out += '\1';
+  uint32_t n = static_cast<uint32_t>(s.text.size());
+  out.append(reinterpret_cast<const char*>(&n), sizeof n);
+  out += s.text;
+}
+
+}  // namespace
+
+std::vector<group_value> decode_group(const meter& m, std::string_view encoded) {
+  std::vector<group_value> out;
+  out.reserve(m.group_by.size());
+  for (const auto& g : m.group_by) {
+    group_value gv{g.name, true, {}};
+    if (!encoded.empty()) {
+      char flag = encoded.front();
+      encoded.remove_prefix(1);
+      if (flag == '\1' && encoded.size() >= 4) {
+        uint32_t n;
+        std::memcpy(&n, encoded.data(), sizeof n);
+        encoded.remove_prefix(4);
+        gv.is_null = false;
+        gv.value = encoded.substr(0, n);
+        encoded.remove_prefix(std::min<size_t>(n, encoded.size()));
+      }
+    }
+    out.push_back(gv);
+  }
+  return out;
+}
+
+struct event_decoder::impl {
+  od::parser parser;
+  std::string padded;  // the event copied with SIMDJSON_PADDING bytes after it
+};
+
+event_decoder::event_decoder(decoder_options options)
+    : impl_(std::make_unique<impl>()), options_(options) {}
+event_decoder::~event_decoder() = default;
+
+std::optional<decode_failure> event_decoder::decode(std::string_view raw, const catalog& cat,
+                                                    timestamp wall_clock, decoded_event& out) {
+  using R = dead_letter_reason;
+  if (raw.size() > options_.max_event_bytes) {
+    return failure(R::too_large, "event is " + std::to_string(raw.size()) +
+                                     " bytes, over max.event.bytes " +
+                                     std::to_string(options_.max_event_bytes));
+  }
+
+  // Copy into a padded buffer: simdjson reads up to SIMDJSON_PADDING bytes past the end.
+  auto& buf = impl_->padded;
+  if (buf.size() < raw.size() + simdjson::SIMDJSON_PADDING)
+    buf.resize(raw.size() + simdjson::SIMDJSON_PADDING);
+  std::memcpy(buf.data(), raw.data(), raw.size());
+  std::memset(buf.data() + raw.size(), 0, simdjson::SIMDJSON_PADDING);
+
+  od::document doc;
+  auto bad_json = [](simdjson::error_code e) {
+    return failure(R::invalid_json, std::string("event is not valid JSON: ") +
+                                        simdjson::error_message(e));
+  };
+  if (auto e = impl_->parser.iterate(buf.data(), raw.size(), buf.size()).get(doc))
+    return bad_json(e);
+  od::object root;
+  if (auto e = doc.get_object().get(root)) {
+    if (e == simdjson::INCORRECT_TYPE)
+      return failure(R::invalid_json, "event is not a JSON object");
+    return bad_json(e);
+  }
+
+  // One pass over the members: copy the required strings, note type errors, fingerprint data.
+  std::array<bool, f_count> present{};
+  std::array<bool, f_count> is_string{};
+  std::array<std::string*, f_count> dest = {nullptr, &out.id, &out.source, &out.type,
+                                            &out.subject, nullptr};
+  std::string specversion, time_text;
+  dest[f_specversion] = &specversion;
+  dest[f_time] = &time_text;
+  hash128 data_hash = hasher().field("absent").digest();
+  bool data_invalid = false;
+
+  for (auto member : root) {
+    std::string_view key;
+    if (auto e = member.unescaped_key().get(key)) return bad_json(e);
+    od::value v;
+    if (auto e = member.value().get(v)) return bad_json(e);
+    int f = -1;
+    for (int i = 0; i < f_count; ++i)
+      if (key == field_names[i]) f = i;
+    if (f >= 0) {
+      present[f] = true;
+      std::string_view s;
+      auto e = v.get_string().get(s);
+      if (e == simdjson::SUCCESS) {
+        is_string[f] = true;
+        dest[f]->assign(s);
+      } else if (e != simdjson::INCORRECT_TYPE) {
+        return bad_json(e);
+      } else {
+        is_string[f] = false;
+        hash128 ignored;  // consume (and so validate) the non-string value
+        if (auto e2 = fingerprint_value(v, ignored)) return bad_json(e2);
+      }
+    } else if (key == "data") {
+      od::json_type type;
+      if (auto e = v.type().get(type)) return bad_json(e);
+      if (type == od::json_type::null) {
+        if (!v.is_null()) return bad_json(simdjson::INCORRECT_TYPE);
+      } else {
+        if (type != od::json_type::object) data_invalid = true;
+        if (auto e = fingerprint_value(v, data_hash)) return bad_json(e);
+      }
+    } else {
+      hash128 ignored;  // other members: validated, not used
+      if (auto e = fingerprint_value(v, ignored)) return bad_json(e);
+    }
+  }
+  if (has_trailing_content(doc))
+    return failure(R::invalid_json, "event has content after its JSON object");
+
+  for (int i = 0; i < f_count; ++i)
+    if (!present[i])
+      return failure(R::missing_field, "event has no \"" + std::string(field_names[i]) + "\"");
+
+  for (int i = 0; i < f_count; ++i) {
+    std::string name(field_names[i]);
+    if (!is_string[i]) return failure(R::invalid_field, "\"" + name + "\" is not a string");
+    const std::string& s = *dest[i];
+    if (s.empty()) return failure(R::invalid_field, "\"" + name + "\" is empty");
+    if (s.size() > max_field_bytes && (i == f_id || i == f_source || i == f_subject))
+      return failure(R::invalid_field, "\"" + name + "\" is " + std::to_string(s.size()) +
+                                           " bytes, over the limit of 256");
+  }
+  if (specversion != "1.0")
+    return failure(R::invalid_field, "specversion is " + quoted_text(specversion) + ", not \"1.0\"");
+  auto t = parse_rfc3339(time_text);
+  if (!t) return failure(R::invalid_field, t.error().message);
+  if (*t > wall_clock + options_.max_future)
+    return failure(R::invalid_field, "time " + time_text + " is more than " +
+                                         std::to_string(options_.max_future.count() / 1000) +
+                                         " s ahead of the wall clock");
+  if (data_invalid) return failure(R::invalid_field, "\"data\" is not a JSON object");
+  out.time = *t;
+
+  auto meter_ids = cat.meters_for_type(out.type);
+  if (meter_ids.empty())
+    return failure(R::unknown_type, "no meter reads events of type " + quoted_text(out.type));
+
+  out.key = hasher().field(out.subject).field(out.source).field(out.id).digest();
+  out.fingerprint = hasher().field(out.type).field(out.time.ms).field(data_hash).digest();
+
+  // Meter readings: filters select the meter; its value must then be a valid decimal.
+  out.readings.clear();
+  for (uint32_t mi : meter_ids) {
+    const meter& m = cat.meters[mi];
+    bool selected = true;
+    for (const auto& f : m.filters) {
+      scalar s = read_scalar(doc, f.pointer);
+      if (s.k != scalar::kind::string || s.text != f.value) {
+        selected = false;
+        break;
+      }
+    }
+    if (!selected) continue;
+    meter_reading r;
+    r.meter = mi;
+    if (needs_number(m) || needs_text(m)) {
+      scalar s = read_scalar(doc, m.value_pointer);
+      auto where = "meter " + m.key + ": " + m.value_pointer;
+      if (s.k == scalar::kind::missing)
+        return failure(R::invalid_value, where + " is missing");
+      if (needs_text(m)) {
+        if (s.k == scalar::kind::null || s.k == scalar::kind::composite)
+          return failure(R::invalid_value, where + " is not a string, number or boolean");
+        r.text = std::move(s.text);
+      } else {
+        if (s.k != scalar::kind::string && s.k != scalar::kind::number)
+          return failure(R::invalid_value, where + " is not a decimal");
+        auto d = decimal::parse(s.text, event_value_limits);
+        if (!d) return failure(R::invalid_value, where + ": " + d.error().message);
+        r.value = *d;
+      }
+    }
+    for (const auto& g : m.group_by) {
+      scalar s = read_scalar(doc, g.pointer);
+      if (s.k == scalar::kind::composite)
+        return failure(R::invalid_value,
+                       "meter " + m.key + ": group " + g.name + " at " + g.pointer +
+                           " is an object or array");
+      append_group_part(r.group, s);
+    }
+    out.readings.push_back(std::move(r));
+  }
+  return std::nullopt;
+}
+
+}  // namespace meterflow

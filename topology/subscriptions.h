@@ -1,0 +1,70 @@
+// Subscriptions (SPEC §3): which tenant is on which plan, when, and its billing schedule.
+//
+// subscription_book holds every tenant's full plan history (re-rating old periods needs it)
+// and answers "which segment of which period is this tenant in at time t".
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "base/result.h"
+#include "topology/time.h"
+
+namespace meterflow {
+
+struct subscription_record {
+  std::string tenant;
+  std::optional<std::string> plan;  // nullopt cancels from `start`
+  timestamp start;
+  std::optional<std::string> timezone;  // IANA name; only the tenant's first record counts
+  std::optional<int> anchor_day;        // 1-28; only the tenant's first record counts
+};
+
+// Parses one JSON subscription record. Errors are human sentences.
+result<subscription_record> parse_subscription(std::string_view json);
+
+// A stretch of a billing period on one plan: [start, end), cut at subscription records.
+struct segment {
+  period billing_period;
+  timestamp start;
+  timestamp end;
+  std::string_view plan;  // the plan key (owned by the book)
+  friend bool operator==(const segment&, const segment&) = default;
+};
+
+class subscription_book {
+ public:
+  struct entry {
+    timestamp start;
+    std::optional<std::string> plan;
+  };
+  struct tenant {
+    std::string name;
+    billing_schedule schedule;
+    std::vector<entry> entries;  // ascending start; a later record with the same start replaces
+  };
+
+  // Adds a record. Returns a warning sentence when part of it is ignored (a later record's
+  // timezone or anchor day), an error when it cannot apply (bad zone on a first record).
+  result<std::optional<std::string>> apply(const subscription_record& r);
+
+  const tenant* find(std::string_view name) const;
+  const std::vector<const tenant*>& tenants() const { return order_; }
+
+  // The active segment containing t, or nullopt (before the first record, or cancelled).
+  static std::optional<segment> segment_at(const tenant& t, timestamp at);
+  // The first active segment starting at or after `from` (for charging recurring fees of
+  // periods without events), or nullopt if the tenant has none.
+  static std::optional<segment> next_segment_from(const tenant& t, timestamp from);
+
+ private:
+  std::unordered_map<std::string, std::unique_ptr<tenant>> tenants_;
+  std::vector<const tenant*> order_;  // in order of first appearance
+};
+
+}  // namespace meterflow
