@@ -216,7 +216,9 @@ std::optional<pricing_model> pricing_model_from(std::string_view s) {
 
 // A charge's members as found, before they are checked against its type and model.
 struct charge_members {
-  std::optional<std::string> type, meter, model;
+  std::optional<charge_type> type;
+  std::optional<pricing_model> model;
+  std::optional<std::string> meter;
   std::optional<decimal> amount, unit_price, package_size, package_price;
   std::optional<std::vector<tier>> tiers;
   std::optional<std::vector<decimal>> alerts;
@@ -517,6 +519,40 @@ result<plan_version> catalog_parser::parse_version(od::value& v, const std::stri
   return pv;
 }
 
+// Whether member `name` belongs in a charge of this type (and model, for usage charges). While
+// the type or model is not known yet (members come in any order) the check passes and is made
+// again once the whole object has been read; when they come first, as they usually do, a member
+// that does not belong is reported before its value is even looked at.
+result<void> check_member(const std::string& path, std::string_view name,
+                          std::optional<charge_type> type, std::optional<pricing_model> model) {
+  if (name == "type" || !type) return {};
+  if (*type != charge_type::usage) {
+    if (name == "amount") return {};
+    return bad(member_path(path, name), "not allowed in a ", to_string(*type), " charge");
+  }
+  if (name == "meter" || name == "model" || !model) return {};
+  bool allowed = false;
+  switch (*model) {
+    case pricing_model::per_unit:
+      allowed = name == "unit_price";
+      break;
+    case pricing_model::graduated:
+    case pricing_model::volume:
+      allowed = name == "tiers" || name == "alerts";
+      break;
+    case pricing_model::package:
+      allowed = name == "package_size" || name == "package_price";
+      break;
+  }
+  if (allowed) return {};
+  if (name == "alerts") {
+    return bad(member_path(path, name),
+               "alerts need a graduated or volume charge whose first tier is bounded (the "
+               "percents refer to its up_to, the included amount)");
+  }
+  return bad(member_path(path, name), "not allowed in a ", to_string(*model), " usage charge");
+}
+
 result<charge> catalog_parser::parse_charge(od::value& v, const std::string& path) {
   od::object obj;
   MF_TRY_ASSIGN(obj, get_object(v, path));
@@ -524,12 +560,29 @@ result<charge> catalog_parser::parse_charge(od::value& v, const std::string& pat
   MF_TRY(walk_object(
       obj, path, object_kind::schema,
       [&](std::string_view name, od::value& f, const std::string& p) -> result<bool> {
+        static constexpr std::string_view known[] = {
+            "type",         "meter",         "model", "amount", "unit_price",
+            "package_size", "package_price", "tiers", "alerts"};
+        if (std::ranges::find(known, name) == std::end(known)) return false;
+        MF_TRY(check_member(path, name, cm.type, cm.model));
         if (name == "type") {
-          MF_TRY_ASSIGN(cm.type, get_string(f, p));
+          std::string s;
+          MF_TRY_ASSIGN(s, get_string(f, p));
+          cm.type = charge_type_from(s);
+          if (!cm.type) {
+            return bad(p, "unknown charge type ", in_quotes(s),
+                       " (expected recurring, usage or minimum)");
+          }
+        } else if (name == "model") {
+          std::string s;
+          MF_TRY_ASSIGN(s, get_string(f, p));
+          cm.model = pricing_model_from(s);
+          if (!cm.model) {
+            return bad(p, "unknown pricing model ", in_quotes(s),
+                       " (expected per_unit, graduated, volume or package)");
+          }
         } else if (name == "meter") {
           MF_TRY_ASSIGN(cm.meter, get_nonempty_string(f, p));
-        } else if (name == "model") {
-          MF_TRY_ASSIGN(cm.model, get_string(f, p));
         } else if (name == "amount") {
           MF_TRY_ASSIGN(cm.amount, get_decimal(f, p));
         } else if (name == "unit_price") {
@@ -543,28 +596,16 @@ result<charge> catalog_parser::parse_charge(od::value& v, const std::string& pat
           MF_TRY_ASSIGN(cm.tiers, parse_tiers(f, p));
         } else if (name == "alerts") {
           MF_TRY_ASSIGN(cm.alerts, parse_alerts(f, p));
-        } else {
-          return false;
         }
         cm.names.emplace_back(name);
         return true;
       }));
 
   if (!cm.type) return bad(path, "missing \"type\"");
-  auto type = charge_type_from(*cm.type);
-  if (!type) {
-    return bad(member_path(path, "type"), "unknown charge type ", in_quotes(*cm.type),
-               " (expected recurring, usage or minimum)");
-  }
   charge ch;
-  ch.type = *type;
-
+  ch.type = *cm.type;
   if (ch.type != charge_type::usage) {
-    for (const auto& name : cm.names) {
-      if (name != "type" && name != "amount") {
-        return bad(member_path(path, name), "not allowed in a ", to_string(ch.type), " charge");
-      }
-    }
+    for (const auto& name : cm.names) MF_TRY(check_member(path, name, cm.type, cm.model));
     if (!cm.amount) return bad(path, "a ", to_string(ch.type), " charge needs \"amount\"");
     ch.amount = *cm.amount;
     return ch;
@@ -572,38 +613,9 @@ result<charge> catalog_parser::parse_charge(od::value& v, const std::string& pat
 
   if (!cm.meter) return bad(path, "a usage charge needs \"meter\"");
   if (!cm.model) return bad(path, "a usage charge needs \"model\"");
-  auto model = pricing_model_from(*cm.model);
-  if (!model) {
-    return bad(member_path(path, "model"), "unknown pricing model ", in_quotes(*cm.model),
-               " (expected per_unit, graduated, volume or package)");
-  }
-  ch.model = *model;
+  for (const auto& name : cm.names) MF_TRY(check_member(path, name, cm.type, cm.model));
+  ch.model = *cm.model;
   ch.meter = *cm.meter;
-
-  for (const auto& name : cm.names) {
-    bool allowed = name == "type" || name == "meter" || name == "model";
-    switch (ch.model) {
-      case pricing_model::per_unit:
-        allowed = allowed || name == "unit_price";
-        break;
-      case pricing_model::graduated:
-      case pricing_model::volume:
-        allowed = allowed || name == "tiers" || name == "alerts";
-        break;
-      case pricing_model::package:
-        allowed = allowed || name == "package_size" || name == "package_price";
-        break;
-    }
-    if (allowed) continue;
-    if (name == "alerts") {
-      return bad(member_path(path, name),
-                 "alerts need a graduated or volume charge whose first tier is bounded (the "
-                 "percents refer to its up_to, the included amount)");
-    }
-    return bad(member_path(path, name), "not allowed in a ", to_string(ch.model),
-               " usage charge");
-  }
-
   switch (ch.model) {
     case pricing_model::per_unit:
       if (!cm.unit_price) return bad(path, "a per_unit charge needs \"unit_price\"");
