@@ -7,20 +7,25 @@
 //                         recurring, minimum; one plan with two versions).
 // DIR/subscriptions.jsonl one record per tenant from 2026-01-01T00:00:00Z; timezones UTC,
 //                         Europe/Berlin, America/New_York; anchor days 1 and 15.
-// DIR/events.jsonl        N CloudEvents lines (~200 bytes) whose times advance monotonically from
+// DIR/events.jsonl        N CloudEvents lines (~225 bytes) whose times advance monotonically from
 //                         2026-03-01 to 2026-09-01 (exclusive) over all tenants (skewed: half the
 //                         events uniform, half favouring low tenant numbers). P % of the lines
-//                         (--dup-pct, default 1) are exact re-sends of one of the last 4,096 lines;
+//                         (--dup-pct, default 1) are exact re-sends of one of the last 4,096 lines
+//                         written within the last hour of stream time;
 //                         P % (--late-pct, default 0.5) are fresh events 1-3 h behind the stream
 //                         time (late: their windows have closed, within the settlement window).
 //
 // Same arguments, same bytes. Percentages are parsed exactly into basis points (at most two
 // fractional digits); no floating point anywhere, quantities are written as decimal text.
+#include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -378,6 +383,7 @@ int main(int argc, char** argv) {
   const uint64_t id_key = mix(seed + 0x1d);
   constexpr size_t ring_size = 4096;
   std::vector<std::string> ring(ring_size);
+  std::vector<int64_t> ring_time(ring_size);  // stream time when each line was written
   size_t ring_count = 0;
   int64_t dups = 0, lates = 0, by_type[5] = {};
   {
@@ -388,7 +394,15 @@ int main(int argc, char** argv) {
       const uint64_t roll = r.below(10'000);
       if (roll < static_cast<uint64_t>(dup_bp) && ring_count > 0) {
         // An exact re-send of a recent line (the producer retried after a lost ack).
-        const size_t back = static_cast<size_t>(r.below(std::min(ring_count, ring_size)));
+        // Only lines at most one hour (of stream time) old, so that the re-send is a duplicate
+        // and not a too_late dead letter on a sparse workload.
+        const int64_t now =
+            begin + static_cast<int64_t>(static_cast<__int128>(i) * span / events);
+        size_t recent = 1;
+        while (recent < std::min(ring_count, ring_size) &&
+               ring_time[(ring_count - 1 - recent) % ring_size] >= now - ms_per_hour)
+          ++recent;
+        const size_t back = static_cast<size_t>(r.below(recent));
         w.buf() += ring[(ring_count - 1 - back) % ring_size];
         w.buf() += '\n';
         w.maybe_flush();
@@ -428,7 +442,7 @@ int main(int argc, char** argv) {
       line += R"(","time":")";
       // A quarter of the events of non-UTC tenants carry their local offset.
       put_time(line, t, r.below(4) == 0 ? offset_minutes(ten.tz, t) : 0);
-      line += R"(","datacontenttype":"application/json","data":{)";
+      line += R"(","data":{)";
       switch (kind) {
         case 0:
           line += R"("route":")";
@@ -483,6 +497,7 @@ int main(int argc, char** argv) {
       w.buf() += '\n';
       w.maybe_flush();
       ring[ring_count % ring_size] = line;
+      ring_time[ring_count % ring_size] = now;
       ++ring_count;
     }
   }

@@ -5,7 +5,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include "processor/line_reader.h"
 #include "processor/offline_rate.h"
+#include "processor/totals.h"
 #include "topology/catalog.h"
 
 namespace {
@@ -54,6 +56,39 @@ int cmd_check_catalog(const std::string& path) {
   return 0;
 }
 
+// Sums charge and adjustment records from JSONL files as a ledger would (each id once).
+int cmd_totals(const std::vector<std::string>& files) {
+  ledger_totals ledger;
+  for (const auto& path : files) {
+    auto reader = line_reader::open(path);
+    if (!reader) {
+      std::fprintf(stderr, "meterflow totals: %s\n", reader.error().message.c_str());
+      return 2;
+    }
+    for (int64_t n = 1;; ++n) {
+      auto line = (*reader)->next();
+      if (!line) {
+        std::fprintf(stderr, "meterflow totals: %s\n", line.error().message.c_str());
+        return 2;
+      }
+      if (!*line) break;
+      if ((*line)->empty()) continue;
+      if (auto r = ledger.apply(**line); !r) {
+        std::fprintf(stderr, "meterflow totals: %s:%lld: %s\n", path.c_str(),
+                     static_cast<long long>(n), r.error().message.c_str());
+        return 2;
+      }
+    }
+  }
+  std::printf("%s\n", ledger.to_json().c_str());
+  if (!ledger.conflicts().empty()) {
+    std::fprintf(stderr, "meterflow totals: %zu ids were seen with two different contents\n",
+                 ledger.conflicts().size());
+    return 1;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -92,6 +127,13 @@ int main(int argc, char** argv) {
   auto* cc = app.add_subcommand("check-catalog", "Validate a catalog and print what each plan charges");
   cc->add_option("catalog", catalog_path, "Catalog file (JSON)")->required();
 
+  std::vector<std::string> totals_files;
+  auto* tot = app.add_subcommand(
+      "totals", "Sum charges and adjustments per tenant|period_start|kind|meter, each id once");
+  tot->add_option("files", totals_files, "JSONL files of charge and adjustment records")
+      ->required()
+      ->check(CLI::ExistingFile);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -102,5 +144,6 @@ int main(int argc, char** argv) {
     return cmd_rate(rate);
   }
   if (*cc) return cmd_check_catalog(catalog_path);
+  if (*tot) return cmd_totals(totals_files);
   return 2;
 }

@@ -22,16 +22,16 @@ namespace {
 namespace od = simdjson::ondemand;
 
 // Early returns for result<T>: keeps the validation code a list of checks.
-#define MF_TRY(expr)                                                     \
-  do {                                                                   \
-    auto mf_try_r_ = (expr);                                             \
-    if (!mf_try_r_) return std::unexpected(std::move(mf_try_r_.error())); \
+#define CATALOG_TRY(expr)                                                           \
+  do {                                                                              \
+    auto catalog_try_r_ = (expr);                                                   \
+    if (!catalog_try_r_) return std::unexpected(std::move(catalog_try_r_.error())); \
   } while (0)
-#define MF_TRY_ASSIGN(lhs, expr)                                         \
-  do {                                                                   \
-    auto mf_try_r_ = (expr);                                             \
-    if (!mf_try_r_) return std::unexpected(std::move(mf_try_r_.error())); \
-    lhs = std::move(*mf_try_r_);                                         \
+#define CATALOG_TRY_ASSIGN(lhs, expr)                                               \
+  do {                                                                              \
+    auto catalog_try_r_ = (expr);                                                   \
+    if (!catalog_try_r_) return std::unexpected(std::move(catalog_try_r_.error())); \
+    lhs = std::move(*catalog_try_r_);                                               \
   } while (0)
 
 // ---- JSON paths and messages ---------------------------------------------------------------
@@ -91,9 +91,33 @@ result<std::string> get_string(od::value& v, const std::string& path) {
 
 result<std::string> get_nonempty_string(od::value& v, const std::string& path) {
   std::string s;
-  MF_TRY_ASSIGN(s, get_string(v, path));
+  CATALOG_TRY_ASSIGN(s, get_string(v, path));
   if (s.empty()) return bad(path, "must not be empty");
   return s;
+}
+
+// RFC 8259: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
+bool is_json_number(std::string_view t) {
+  size_t i = 0;
+  auto digits = [&] {
+    const size_t start = i;
+    while (i < t.size() && t[i] >= '0' && t[i] <= '9') ++i;
+    return i - start;
+  };
+  if (i < t.size() && t[i] == '-') ++i;
+  const size_t first = i;
+  const size_t integer = digits();
+  if (integer == 0 || (integer > 1 && t[first] == '0')) return false;
+  if (i < t.size() && t[i] == '.') {
+    ++i;
+    if (digits() == 0) return false;
+  }
+  if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
+    ++i;
+    if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
+    if (digits() == 0) return false;
+  }
+  return i == t.size();
 }
 
 // A catalog decimal: a string ("0.05") or a JSON number, parsed from its exact text. The number's
@@ -110,6 +134,9 @@ result<decimal> get_decimal(od::value& v, const std::string& path) {
                              text.back() == '\r')) {
       text.remove_suffix(1);
     }
+    // The parser does not check a token it is not asked to convert: do it here ("007" and "1."
+    // are not JSON numbers, even if the decimal text parser would take the first).
+    if (!is_json_number(text)) return bad(path, in_quotes(text), " is not a valid JSON number");
   } else {
     return bad(path, "must be a decimal (a string such as \"0.05\" or a JSON number)");
   }
@@ -124,7 +151,7 @@ result<std::optional<decimal>> get_optional_decimal(od::value& v, const std::str
   if (auto e = v.is_null().get(null)) return json_error(path, e);
   if (null) return std::optional<decimal>();
   decimal d;
-  MF_TRY_ASSIGN(d, get_decimal(v, path));
+  CATALOG_TRY_ASSIGN(d, get_decimal(v, path));
   return std::optional<decimal>(d);
 }
 
@@ -153,8 +180,7 @@ enum class object_kind {
 // Calls on_member(name, value, path) for each member; it returns false for a member it does not
 // know, which fails the load. Duplicate members fail too (which one would win is parser-defined).
 template <class F>
-result<void> walk_object(od::object obj, const std::string& path, object_kind kind,
-                         F&& on_member) {
+result<void> walk_object(od::object obj, const std::string& path, object_kind kind, F&& on_member) {
   std::vector<std::string> seen;
   for (auto field_result : obj) {
     od::field field;
@@ -165,8 +191,12 @@ result<void> walk_object(od::object obj, const std::string& path, object_kind ki
     std::string p = kind == object_kind::map ? entry_path(path, name) : member_path(path, name);
     if (std::ranges::find(seen, name) != seen.end()) return bad(p, "duplicate member");
     seen.push_back(name);
-    if (kind != object_kind::map && name == "description") continue;
-    if (kind == object_kind::root && name == "$schema") continue;
+    // Ignored, but read: a skipped value would not be validated by the On-Demand parser.
+    if ((kind != object_kind::map && name == "description") ||
+        (kind == object_kind::root && name == "$schema")) {
+      CATALOG_TRY(get_string(field.value(), p));
+      continue;
+    }
     auto known = on_member(std::string_view(name), field.value(), p);
     if (!known) return std::unexpected(std::move(known.error()));
     if (!*known) return bad(p, "unknown member");
@@ -181,7 +211,7 @@ result<void> walk_array(od::array arr, const std::string& path, F&& on_element) 
   for (auto element_result : arr) {
     od::value element;
     if (auto e = std::move(element_result).get(element)) return json_error(index_path(path, i), e);
-    MF_TRY(on_element(element, index_path(path, i)));
+    CATALOG_TRY(on_element(element, index_path(path, i)));
     ++i;
   }
   return {};
@@ -256,21 +286,22 @@ result<catalog> catalog_parser::run(std::string_view json) {
   if (e) return json_error("", e);
 
   bool has_meters = false, has_plans = false;
-  MF_TRY(walk_object(root, "", object_kind::root,
-                     [&](std::string_view name, od::value& v, const std::string& p) -> result<bool> {
-                       if (name == "rounding") {
-                         MF_TRY(parse_rounding(v, p));
-                       } else if (name == "meters") {
-                         MF_TRY(parse_meters(v, p));
-                         has_meters = true;
-                       } else if (name == "plans") {
-                         MF_TRY(parse_plans(v, p));
-                         has_plans = true;
-                       } else {
-                         return false;
-                       }
-                       return true;
-                     }));
+  CATALOG_TRY(
+      walk_object(root, "", object_kind::root,
+                  [&](std::string_view name, od::value& v, const std::string& p) -> result<bool> {
+                    if (name == "rounding") {
+                      CATALOG_TRY(parse_rounding(v, p));
+                    } else if (name == "meters") {
+                      CATALOG_TRY(parse_meters(v, p));
+                      has_meters = true;
+                    } else if (name == "plans") {
+                      CATALOG_TRY(parse_plans(v, p));
+                      has_plans = true;
+                    } else {
+                      return false;
+                    }
+                    return true;
+                  }));
   // Anything after the root object ("{...} {...}", a stray bracket) is not a catalog.
   const char* trailing = nullptr;
   if (doc.current_location().get(trailing) == simdjson::SUCCESS) {
@@ -278,13 +309,13 @@ result<catalog> catalog_parser::run(std::string_view json) {
   }
   if (!has_meters) return bad("", "missing \"meters\"");
   if (!has_plans) return bad("", "missing \"plans\"");
-  MF_TRY(resolve_meters());
+  CATALOG_TRY(resolve_meters());
   return std::move(c_);
 }
 
 result<void> catalog_parser::parse_rounding(od::value& v, const std::string& path) {
   od::object obj;
-  MF_TRY_ASSIGN(obj, get_object(v, path));
+  CATALOG_TRY_ASSIGN(obj, get_object(v, path));
   return walk_object(
       obj, path, object_kind::schema,
       [&](std::string_view name, od::value& m, const std::string& p) -> result<bool> {
@@ -297,7 +328,7 @@ result<void> catalog_parser::parse_rounding(od::value& v, const std::string& pat
           c_.rounding_scale = static_cast<int>(scale);
         } else if (name == "mode") {
           std::string mode;
-          MF_TRY_ASSIGN(mode, get_string(m, p));
+          CATALOG_TRY_ASSIGN(mode, get_string(m, p));
           if (mode == "half_even") {
             c_.rounding = rounding_mode::half_even;
           } else if (mode == "half_up") {
@@ -315,12 +346,13 @@ result<void> catalog_parser::parse_rounding(od::value& v, const std::string& pat
 
 result<void> catalog_parser::parse_meters(od::value& v, const std::string& path) {
   od::array arr;
-  MF_TRY_ASSIGN(arr, get_array(v, path));
-  MF_TRY(walk_array(arr, path, [&](od::value& e, const std::string& p) -> result<void> {
+  CATALOG_TRY_ASSIGN(arr, get_array(v, path));
+  CATALOG_TRY(walk_array(arr, path, [&](od::value& e, const std::string& p) -> result<void> {
     meter m;
-    MF_TRY_ASSIGN(m, parse_meter(e, p));
+    CATALOG_TRY_ASSIGN(m, parse_meter(e, p));
     for (const auto& other : c_.meters) {
-      if (other.key == m.key) return bad(member_path(p, "key"), "duplicate meter key ", in_quotes(m.key));
+      if (other.key == m.key)
+        return bad(member_path(p, "key"), "duplicate meter key ", in_quotes(m.key));
     }
     c_.meters.push_back(std::move(m));
     return {};
@@ -330,22 +362,22 @@ result<void> catalog_parser::parse_meters(od::value& v, const std::string& path)
 
 result<meter> catalog_parser::parse_meter(od::value& v, const std::string& path) {
   od::object obj;
-  MF_TRY_ASSIGN(obj, get_object(v, path));
+  CATALOG_TRY_ASSIGN(obj, get_object(v, path));
   meter m;
   bool has_key = false, has_event_type = false, has_aggregation = false;
   std::optional<std::string> value;
-  MF_TRY(walk_object(
+  CATALOG_TRY(walk_object(
       obj, path, object_kind::schema,
       [&](std::string_view name, od::value& f, const std::string& p) -> result<bool> {
         if (name == "key") {
-          MF_TRY_ASSIGN(m.key, get_nonempty_string(f, p));
+          CATALOG_TRY_ASSIGN(m.key, get_nonempty_string(f, p));
           has_key = true;
         } else if (name == "event_type") {
-          MF_TRY_ASSIGN(m.event_type, get_nonempty_string(f, p));
+          CATALOG_TRY_ASSIGN(m.event_type, get_nonempty_string(f, p));
           has_event_type = true;
         } else if (name == "aggregation" || name == "window_aggregation") {
           std::string s;
-          MF_TRY_ASSIGN(s, get_string(f, p));
+          CATALOG_TRY_ASSIGN(s, get_string(f, p));
           auto a = aggregation_from(s);
           if (name == "aggregation") {
             if (!a) {
@@ -363,34 +395,34 @@ result<meter> catalog_parser::parse_meter(od::value& v, const std::string& path)
           }
         } else if (name == "value") {
           std::string s;
-          MF_TRY_ASSIGN(s, get_string(f, p));
-          MF_TRY(check_pointer(s, p));
+          CATALOG_TRY_ASSIGN(s, get_string(f, p));
+          CATALOG_TRY(check_pointer(s, p));
           if (s.empty()) {
             return bad(p, "\"\" points at the whole event, which is never a meter value");
           }
           value = std::move(s);
         } else if (name == "filter") {
           od::object filter;
-          MF_TRY_ASSIGN(filter, get_object(f, p));
-          MF_TRY(walk_object(
+          CATALOG_TRY_ASSIGN(filter, get_object(f, p));
+          CATALOG_TRY(walk_object(
               filter, p, object_kind::map,
               [&](std::string_view pointer, od::value& fv, const std::string& fp) -> result<bool> {
-                MF_TRY(check_pointer(pointer, fp));
+                CATALOG_TRY(check_pointer(pointer, fp));
                 meter_filter mf{std::string(pointer), {}};
-                MF_TRY_ASSIGN(mf.value, get_string(fv, fp));
+                CATALOG_TRY_ASSIGN(mf.value, get_string(fv, fp));
                 m.filters.push_back(std::move(mf));
                 return true;
               }));
         } else if (name == "group_by") {
           od::object groups;
-          MF_TRY_ASSIGN(groups, get_object(f, p));
-          MF_TRY(walk_object(
+          CATALOG_TRY_ASSIGN(groups, get_object(f, p));
+          CATALOG_TRY(walk_object(
               groups, p, object_kind::map,
               [&](std::string_view group, od::value& gv, const std::string& gp) -> result<bool> {
                 if (group.empty()) return bad(gp, "a group name must not be empty");
                 meter_group g{std::string(group), {}};
-                MF_TRY_ASSIGN(g.pointer, get_string(gv, gp));
-                MF_TRY(check_pointer(g.pointer, gp));
+                CATALOG_TRY_ASSIGN(g.pointer, get_string(gv, gp));
+                CATALOG_TRY(check_pointer(g.pointer, gp));
                 m.group_by.push_back(std::move(g));
                 return true;
               }));
@@ -415,10 +447,10 @@ result<meter> catalog_parser::parse_meter(od::value& v, const std::string& path)
 
 result<void> catalog_parser::parse_plans(od::value& v, const std::string& path) {
   od::array arr;
-  MF_TRY_ASSIGN(arr, get_array(v, path));
+  CATALOG_TRY_ASSIGN(arr, get_array(v, path));
   return walk_array(arr, path, [&](od::value& e, const std::string& p) -> result<void> {
     plan pl;
-    MF_TRY_ASSIGN(pl, parse_plan(e, p));
+    CATALOG_TRY_ASSIGN(pl, parse_plan(e, p));
     for (const auto& other : c_.plans) {
       if (other.key == pl.key) {
         return bad(member_path(p, "key"), "duplicate plan key ", in_quotes(pl.key));
@@ -431,17 +463,17 @@ result<void> catalog_parser::parse_plans(od::value& v, const std::string& path) 
 
 result<plan> catalog_parser::parse_plan(od::value& v, const std::string& path) {
   od::object obj;
-  MF_TRY_ASSIGN(obj, get_object(v, path));
+  CATALOG_TRY_ASSIGN(obj, get_object(v, path));
   plan pl;
   bool has_key = false, has_currency = false, has_versions = false;
-  MF_TRY(walk_object(
+  CATALOG_TRY(walk_object(
       obj, path, object_kind::schema,
       [&](std::string_view name, od::value& f, const std::string& p) -> result<bool> {
         if (name == "key") {
-          MF_TRY_ASSIGN(pl.key, get_nonempty_string(f, p));
+          CATALOG_TRY_ASSIGN(pl.key, get_nonempty_string(f, p));
           has_key = true;
         } else if (name == "currency") {
-          MF_TRY_ASSIGN(pl.currency, get_string(f, p));
+          CATALOG_TRY_ASSIGN(pl.currency, get_string(f, p));
           if (pl.currency.size() != 3 ||
               !std::ranges::all_of(pl.currency, [](char ch) { return ch >= 'A' && ch <= 'Z'; })) {
             return bad(p, "must be three upper-case letters (ISO 4217), got ",
@@ -450,10 +482,10 @@ result<plan> catalog_parser::parse_plan(od::value& v, const std::string& path) {
           has_currency = true;
         } else if (name == "versions") {
           od::array arr;
-          MF_TRY_ASSIGN(arr, get_array(f, p));
-          MF_TRY(walk_array(arr, p, [&](od::value& e, const std::string& vp) -> result<void> {
+          CATALOG_TRY_ASSIGN(arr, get_array(f, p));
+          CATALOG_TRY(walk_array(arr, p, [&](od::value& e, const std::string& vp) -> result<void> {
             plan_version pv;
-            MF_TRY_ASSIGN(pv, parse_version(e, vp));
+            CATALOG_TRY_ASSIGN(pv, parse_version(e, vp));
             if (!pl.versions.empty() && pv.effective_from <= pl.versions.back().effective_from) {
               return bad(member_path(vp, "effective_from"),
                          "versions must have strictly ascending effective_from (",
@@ -478,26 +510,26 @@ result<plan> catalog_parser::parse_plan(od::value& v, const std::string& path) {
 
 result<plan_version> catalog_parser::parse_version(od::value& v, const std::string& path) {
   od::object obj;
-  MF_TRY_ASSIGN(obj, get_object(v, path));
+  CATALOG_TRY_ASSIGN(obj, get_object(v, path));
   plan_version pv;
   bool has_effective_from = false, has_charges = false;
-  MF_TRY(walk_object(
+  CATALOG_TRY(walk_object(
       obj, path, object_kind::schema,
       [&](std::string_view name, od::value& f, const std::string& p) -> result<bool> {
         if (name == "effective_from") {
           std::string text;
-          MF_TRY_ASSIGN(text, get_string(f, p));
+          CATALOG_TRY_ASSIGN(text, get_string(f, p));
           auto t = parse_rfc3339(text);
           if (!t) return bad(p, "invalid RFC 3339 time ", in_quotes(text), ": ", t.error().message);
           pv.effective_from = *t;
           has_effective_from = true;
         } else if (name == "charges") {
           od::array arr;
-          MF_TRY_ASSIGN(arr, get_array(f, p));
+          CATALOG_TRY_ASSIGN(arr, get_array(f, p));
           std::optional<size_t> minimum_at;
-          MF_TRY(walk_array(arr, p, [&](od::value& e, const std::string& cp) -> result<void> {
+          CATALOG_TRY(walk_array(arr, p, [&](od::value& e, const std::string& cp) -> result<void> {
             charge ch;
-            MF_TRY_ASSIGN(ch, parse_charge(e, cp));
+            CATALOG_TRY_ASSIGN(ch, parse_charge(e, cp));
             if (ch.type == charge_type::minimum) {
               if (minimum_at) {
                 return bad(cp, "at most one minimum charge per version (",
@@ -555,19 +587,19 @@ result<void> check_member(const std::string& path, std::string_view name,
 
 result<charge> catalog_parser::parse_charge(od::value& v, const std::string& path) {
   od::object obj;
-  MF_TRY_ASSIGN(obj, get_object(v, path));
+  CATALOG_TRY_ASSIGN(obj, get_object(v, path));
   charge_members cm;
-  MF_TRY(walk_object(
+  CATALOG_TRY(walk_object(
       obj, path, object_kind::schema,
       [&](std::string_view name, od::value& f, const std::string& p) -> result<bool> {
-        static constexpr std::string_view known[] = {
-            "type",         "meter",         "model", "amount", "unit_price",
-            "package_size", "package_price", "tiers", "alerts"};
+        static constexpr std::string_view known[] = {"type",          "meter",      "model",
+                                                     "amount",        "unit_price", "package_size",
+                                                     "package_price", "tiers",      "alerts"};
         if (std::ranges::find(known, name) == std::end(known)) return false;
-        MF_TRY(check_member(path, name, cm.type, cm.model));
+        CATALOG_TRY(check_member(path, name, cm.type, cm.model));
         if (name == "type") {
           std::string s;
-          MF_TRY_ASSIGN(s, get_string(f, p));
+          CATALOG_TRY_ASSIGN(s, get_string(f, p));
           cm.type = charge_type_from(s);
           if (!cm.type) {
             return bad(p, "unknown charge type ", in_quotes(s),
@@ -575,27 +607,27 @@ result<charge> catalog_parser::parse_charge(od::value& v, const std::string& pat
           }
         } else if (name == "model") {
           std::string s;
-          MF_TRY_ASSIGN(s, get_string(f, p));
+          CATALOG_TRY_ASSIGN(s, get_string(f, p));
           cm.model = pricing_model_from(s);
           if (!cm.model) {
             return bad(p, "unknown pricing model ", in_quotes(s),
                        " (expected per_unit, graduated, volume or package)");
           }
         } else if (name == "meter") {
-          MF_TRY_ASSIGN(cm.meter, get_nonempty_string(f, p));
+          CATALOG_TRY_ASSIGN(cm.meter, get_nonempty_string(f, p));
         } else if (name == "amount") {
-          MF_TRY_ASSIGN(cm.amount, get_decimal(f, p));
+          CATALOG_TRY_ASSIGN(cm.amount, get_decimal(f, p));
         } else if (name == "unit_price") {
-          MF_TRY_ASSIGN(cm.unit_price, get_decimal(f, p));
+          CATALOG_TRY_ASSIGN(cm.unit_price, get_decimal(f, p));
         } else if (name == "package_size") {
-          MF_TRY_ASSIGN(cm.package_size, get_decimal(f, p));
+          CATALOG_TRY_ASSIGN(cm.package_size, get_decimal(f, p));
           if (cm.package_size->is_zero()) return bad(p, "must be greater than 0");
         } else if (name == "package_price") {
-          MF_TRY_ASSIGN(cm.package_price, get_decimal(f, p));
+          CATALOG_TRY_ASSIGN(cm.package_price, get_decimal(f, p));
         } else if (name == "tiers") {
-          MF_TRY_ASSIGN(cm.tiers, parse_tiers(f, p));
+          CATALOG_TRY_ASSIGN(cm.tiers, parse_tiers(f, p));
         } else if (name == "alerts") {
-          MF_TRY_ASSIGN(cm.alerts, parse_alerts(f, p));
+          CATALOG_TRY_ASSIGN(cm.alerts, parse_alerts(f, p));
         }
         cm.names.emplace_back(name);
         return true;
@@ -605,7 +637,7 @@ result<charge> catalog_parser::parse_charge(od::value& v, const std::string& pat
   charge ch;
   ch.type = *cm.type;
   if (ch.type != charge_type::usage) {
-    for (const auto& name : cm.names) MF_TRY(check_member(path, name, cm.type, cm.model));
+    for (const auto& name : cm.names) CATALOG_TRY(check_member(path, name, cm.type, cm.model));
     if (!cm.amount) return bad(path, "a ", to_string(ch.type), " charge needs \"amount\"");
     ch.amount = *cm.amount;
     return ch;
@@ -613,7 +645,7 @@ result<charge> catalog_parser::parse_charge(od::value& v, const std::string& pat
 
   if (!cm.meter) return bad(path, "a usage charge needs \"meter\"");
   if (!cm.model) return bad(path, "a usage charge needs \"model\"");
-  for (const auto& name : cm.names) MF_TRY(check_member(path, name, cm.type, cm.model));
+  for (const auto& name : cm.names) CATALOG_TRY(check_member(path, name, cm.type, cm.model));
   ch.model = *cm.model;
   ch.meter = *cm.meter;
   switch (ch.model) {
@@ -646,11 +678,11 @@ result<charge> catalog_parser::parse_charge(od::value& v, const std::string& pat
 
 result<std::vector<tier>> catalog_parser::parse_tiers(od::value& v, const std::string& path) {
   od::array arr;
-  MF_TRY_ASSIGN(arr, get_array(v, path));
+  CATALOG_TRY_ASSIGN(arr, get_array(v, path));
   std::vector<tier> tiers;
-  MF_TRY(walk_array(arr, path, [&](od::value& e, const std::string& p) -> result<void> {
+  CATALOG_TRY(walk_array(arr, path, [&](od::value& e, const std::string& p) -> result<void> {
     tier t;
-    MF_TRY_ASSIGN(t, parse_tier(e, p));
+    CATALOG_TRY_ASSIGN(t, parse_tier(e, p));
     if (!tiers.empty()) {
       const auto& prev = tiers.back();
       if (!prev.up_to) {
@@ -658,8 +690,8 @@ result<std::vector<tier>> catalog_parser::parse_tiers(od::value& v, const std::s
                    "only the last tier may be unbounded (\"up_to\": null)");
       }
       if (t.up_to && *t.up_to <= *prev.up_to) {
-        return bad(member_path(p, "up_to"), "tiers must ascend (", t.up_to->to_string(),
-                   " after ", prev.up_to->to_string(), ")");
+        return bad(member_path(p, "up_to"), "tiers must ascend (", t.up_to->to_string(), " after ",
+                   prev.up_to->to_string(), ")");
       }
     }
     tiers.push_back(std::move(t));
@@ -675,26 +707,26 @@ result<std::vector<tier>> catalog_parser::parse_tiers(od::value& v, const std::s
 
 result<tier> catalog_parser::parse_tier(od::value& v, const std::string& path) {
   od::object obj;
-  MF_TRY_ASSIGN(obj, get_object(v, path));
+  CATALOG_TRY_ASSIGN(obj, get_object(v, path));
   tier t;
   bool has_up_to = false, has_unit_price = false;
-  MF_TRY(walk_object(
-      obj, path, object_kind::schema,
-      [&](std::string_view name, od::value& f, const std::string& p) -> result<bool> {
-        if (name == "up_to") {
-          MF_TRY_ASSIGN(t.up_to, get_optional_decimal(f, p));
-          if (t.up_to && t.up_to->is_zero()) return bad(p, "must be greater than 0");
-          has_up_to = true;
-        } else if (name == "unit_price") {
-          MF_TRY_ASSIGN(t.unit_price, get_decimal(f, p));
-          has_unit_price = true;
-        } else if (name == "flat_price") {
-          MF_TRY_ASSIGN(t.flat_price, get_decimal(f, p));
-        } else {
-          return false;
-        }
-        return true;
-      }));
+  CATALOG_TRY(
+      walk_object(obj, path, object_kind::schema,
+                  [&](std::string_view name, od::value& f, const std::string& p) -> result<bool> {
+                    if (name == "up_to") {
+                      CATALOG_TRY_ASSIGN(t.up_to, get_optional_decimal(f, p));
+                      if (t.up_to && t.up_to->is_zero()) return bad(p, "must be greater than 0");
+                      has_up_to = true;
+                    } else if (name == "unit_price") {
+                      CATALOG_TRY_ASSIGN(t.unit_price, get_decimal(f, p));
+                      has_unit_price = true;
+                    } else if (name == "flat_price") {
+                      CATALOG_TRY_ASSIGN(t.flat_price, get_decimal(f, p));
+                    } else {
+                      return false;
+                    }
+                    return true;
+                  }));
   if (!has_up_to) return bad(path, "missing \"up_to\" (null for the last, unbounded tier)");
   if (!has_unit_price && !t.flat_price) {
     return bad(path, "a tier needs \"unit_price\" and/or \"flat_price\"");
@@ -704,11 +736,11 @@ result<tier> catalog_parser::parse_tier(od::value& v, const std::string& path) {
 
 result<std::vector<decimal>> catalog_parser::parse_alerts(od::value& v, const std::string& path) {
   od::array arr;
-  MF_TRY_ASSIGN(arr, get_array(v, path));
+  CATALOG_TRY_ASSIGN(arr, get_array(v, path));
   std::vector<decimal> alerts;
-  MF_TRY(walk_array(arr, path, [&](od::value& e, const std::string& p) -> result<void> {
+  CATALOG_TRY(walk_array(arr, path, [&](od::value& e, const std::string& p) -> result<void> {
     decimal d;
-    MF_TRY_ASSIGN(d, get_decimal(e, p));
+    CATALOG_TRY_ASSIGN(d, get_decimal(e, p));
     if (d.is_zero()) return bad(p, "an alert percent must be greater than 0");
     if (!alerts.empty() && d <= alerts.back()) {
       return bad(p, "alerts must ascend (", d.to_string(), " after ", alerts.back().to_string(),
@@ -742,8 +774,8 @@ result<void> catalog_parser::resolve_meters() {
   return {};
 }
 
-#undef MF_TRY
-#undef MF_TRY_ASSIGN
+#undef CATALOG_TRY
+#undef CATALOG_TRY_ASSIGN
 
 // ---- describe --------------------------------------------------------------------------------
 
@@ -809,8 +841,8 @@ std::string describe_charge(const charge& ch, int scale) {
 }
 
 std::string describe_meter(const meter& m) {
-  std::string s = "meter " + m.key + ": event type " + m.event_type + ", " +
-                  std::string(to_string(m.agg));
+  std::string s =
+      "meter " + m.key + ": event type " + m.event_type + ", " + std::string(to_string(m.agg));
   if (!m.value_pointer.empty()) s += " of " + m.value_pointer;
   for (const auto& f : m.filters) s += ", filter " + f.pointer + " = " + in_quotes(f.value);
   if (m.window_agg) s += ", window aggregation " + std::string(to_string(*m.window_agg));
@@ -828,31 +860,44 @@ std::string describe_meter(const meter& m) {
 
 std::string_view to_string(aggregation a) {
   switch (a) {
-    case aggregation::count: return "count";
-    case aggregation::sum: return "sum";
-    case aggregation::max: return "max";
-    case aggregation::min: return "min";
-    case aggregation::latest: return "latest";
-    case aggregation::unique_count: return "unique_count";
+    case aggregation::count:
+      return "count";
+    case aggregation::sum:
+      return "sum";
+    case aggregation::max:
+      return "max";
+    case aggregation::min:
+      return "min";
+    case aggregation::latest:
+      return "latest";
+    case aggregation::unique_count:
+      return "unique_count";
   }
   return "?";
 }
 
 std::string_view to_string(charge_type t) {
   switch (t) {
-    case charge_type::recurring: return "recurring";
-    case charge_type::usage: return "usage";
-    case charge_type::minimum: return "minimum";
+    case charge_type::recurring:
+      return "recurring";
+    case charge_type::usage:
+      return "usage";
+    case charge_type::minimum:
+      return "minimum";
   }
   return "?";
 }
 
 std::string_view to_string(pricing_model m) {
   switch (m) {
-    case pricing_model::per_unit: return "per_unit";
-    case pricing_model::graduated: return "graduated";
-    case pricing_model::volume: return "volume";
-    case pricing_model::package: return "package";
+    case pricing_model::per_unit:
+      return "per_unit";
+    case pricing_model::graduated:
+      return "graduated";
+    case pricing_model::volume:
+      return "volume";
+    case pricing_model::package:
+      return "package";
   }
   return "?";
 }

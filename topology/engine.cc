@@ -576,6 +576,7 @@ void engine::apply_late(segment_state& s, const decoded_event& ev,
       f.cost = &r->cost;
     }
     f.amount = amount;
+    f.prorated = !m;  // a minimum adjustment shows the proration of its floor
     f.events = m ? 1 : 0;
     f.next_period = s.final;
     f.cause = &ev;

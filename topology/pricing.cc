@@ -43,8 +43,8 @@ void graduated(const charge& c, decimal q, usage_cost& out) {
     const tier& t = c.tiers[i];
     if (q <= previous) break;
     const decimal upper = t.up_to ? std::min(q, *t.up_to) : q;
-    add(out, share_of(static_cast<int>(i + 1), difference(upper, previous), t.unit_price,
-                      t.flat_price));
+    add(out,
+        share_of(static_cast<int>(i + 1), difference(upper, previous), t.unit_price, t.flat_price));
     if (!t.up_to) break;
     previous = *t.up_to;
   }

@@ -277,7 +277,7 @@ TEST(CatalogLoadTest, DescriptionAndSchemaAreIgnored) {
     "$schema": "../catalog.schema.json", "description": "top",
     "rounding": {"description": "r"},
     "meters": [{"key": "m", "event_type": "t", "aggregation": "count", "description": "m"}],
-    "plans": [{"key": "p", "currency": "EUR", "description": {"any": ["json", 1]}, "versions": [
+    "plans": [{"key": "p", "currency": "EUR", "description": "p \u00e9", "versions": [
       {"description": "v", "effective_from": "2026-01-01T00:00:00Z", "charges": [
         {"type": "recurring", "amount": "1", "description": "c"},
         {"type": "usage", "meter": "m", "model": "volume", "description": "u", "tiers": [
@@ -446,7 +446,14 @@ INSTANTIATE_TEST_SUITE_P(
                    R"({"meters": [], "plans": [], "rounding": {"$schema": "x"}})",
                    "rounding.$schema: unknown member"},
         error_case{"DuplicateMember", R"({"meters": [], "plans": [], "meters": []})",
-                   "meters: duplicate member"}),
+                   "meters: duplicate member"},
+        // Ignored members are still read, so they cannot hide malformed JSON.
+        error_case{"DescriptionNotAString",
+                   R"({"meters": [{"key": "a", "event_type": "t", "aggregation": "count",
+                                   "description": [1, 2]}], "plans": []})",
+                   "meters[0].description: must be a string"},
+        error_case{"SchemaNotAString", R"({"$schema": 1, "meters": [], "plans": []})",
+                   "$schema: must be a string"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 INSTANTIATE_TEST_SUITE_P(
@@ -628,6 +635,11 @@ INSTANTIATE_TEST_SUITE_P(
         error_case{"NumberWithTooManyFractionDigits",
                    with_charges(R"({"type": "recurring", "amount": 1e-13})"),
                    charge0 + ".amount: invalid decimal \"1e-13\""},
+        error_case{"NumberWithLeadingZeros",
+                   with_charges(R"({"type": "recurring", "amount": 00012.50})"),
+                   charge0 + ".amount: \"00012.50\" is not a valid JSON number"},
+        error_case{"NumberWithTrailingDot", with_charges(R"({"type": "recurring", "amount": 1.})"),
+                   charge0 + ".amount: \"1.\" is not a valid JSON number"},
         error_case{"AmountNotADecimal", with_charges(R"({"type": "recurring", "amount": true})"),
                    charge0 + ".amount: must be a decimal"},
         error_case{"AmountGarbage", with_charges(R"({"type": "recurring", "amount": "12abc"})"),
@@ -761,7 +773,9 @@ INSTANTIATE_TEST_SUITE_P(
         error_case{"OnPerUnit",
                    with_charges(R"({"type": "usage", "meter": "egress_gb", "model": "per_unit",
                                     "unit_price": "1", "alerts": [80]})"),
-                   charge0 + ".alerts: alerts need a graduated or volume charge whose first tier is bounded"},
+                   charge0 +
+                       ".alerts: alerts need a graduated or volume charge whose first tier is "
+                       "bounded"},
         error_case{"OnPackage",
                    with_charges(R"({"type": "usage", "meter": "egress_gb", "model": "package",
                                     "package_size": "10", "package_price": "1", "alerts": [80]})"),
@@ -799,7 +813,8 @@ TEST(CatalogDescribeTest, SpecExample) {
   EXPECT_EQ(describe(*c),
             "rounding: 2 fractional digits, half_even\n"
             "meter api_calls: event type api_request, count\n"
-            "meter egress_gb: event type transfer, sum of /data/gb, filter /data/direction = \"out\"\n"
+            "meter egress_gb: event type transfer, sum of /data/gb, filter /data/direction = "
+            "\"out\"\n"
             "meter active_users: event type login, unique_count of /data/user\n"
             "meter peak_vcpu: event type vm_sample, max of /data/vcpu\n"
             "meter seats: event type seat_count, latest of /data/seats\n"

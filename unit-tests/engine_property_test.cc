@@ -1,0 +1,319 @@
+// Properties of the rating engine over random inputs (seeded, so failures reproduce):
+// - the charge lines of every (segment, usage charge) sum to the amount of its final quantity,
+//   and every final segment's minimum true-up equals what its final totals give;
+// - reordering events within the grace changes no total;
+// - feeding the same input twice changes nothing (the second pass is all duplicates);
+// - a checkpoint and restore at any point gives the same records as one uninterrupted run.
+#include <algorithm>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include "state/memory_store.h"
+#include "topology/engine.h"
+#include "unit-tests/test_util.h"
+
+namespace meterflow {
+namespace {
+
+constexpr std::string_view catalog_json = R"({
+  "rounding": {"scale": 2, "mode": "half_even"},
+  "meters": [
+    {"key": "calls", "event_type": "call", "aggregation": "count"},
+    {"key": "gb", "event_type": "transfer", "aggregation": "sum", "value": "/data/gb"},
+    {"key": "users", "event_type": "login", "aggregation": "unique_count", "value": "/data/user"},
+    {"key": "peak", "event_type": "sample", "aggregation": "max", "value": "/data/v"},
+    {"key": "seats", "event_type": "seats", "aggregation": "latest", "value": "/data/n"},
+    {"key": "storage", "event_type": "sample", "aggregation": "sum", "value": "/data/v",
+     "window_aggregation": "max", "group_by": {"vol": "/data/vol"}}
+  ],
+  "plans": [
+    {"key": "a", "currency": "EUR", "versions": [{"effective_from": "2026-01-01T00:00:00Z", "charges": [
+      {"type": "recurring", "amount": "19.99"},
+      {"type": "usage", "meter": "calls", "model": "graduated", "tiers": [
+        {"up_to": "5", "unit_price": "0", "flat_price": "1.5"},
+        {"up_to": "20", "unit_price": "0.333"},
+        {"up_to": null, "unit_price": "0.125"}]},
+      {"type": "usage", "meter": "gb", "model": "volume", "tiers": [
+        {"up_to": "10", "unit_price": "0.015"},
+        {"up_to": "50", "unit_price": "0.0125", "flat_price": "2"},
+        {"up_to": null, "unit_price": "0.01"}]},
+      {"type": "usage", "meter": "users", "model": "package", "package_size": "3", "package_price": "4.25"},
+      {"type": "usage", "meter": "storage", "model": "per_unit", "unit_price": "0.0035"},
+      {"type": "minimum", "amount": "60"}]}]},
+    {"key": "b", "currency": "EUR", "versions": [{"effective_from": "2026-01-01T00:00:00Z", "charges": [
+      {"type": "recurring", "amount": "35"},
+      {"type": "usage", "meter": "peak", "model": "per_unit", "unit_price": "1.005"},
+      {"type": "usage", "meter": "seats", "model": "volume", "tiers": [
+        {"up_to": "3", "unit_price": "5"}, {"up_to": null, "unit_price": "4.5"}]},
+      {"type": "usage", "meter": "gb", "model": "per_unit", "unit_price": "0.045"}]}]}
+  ]
+})";
+
+const std::vector<std::string> subscriptions = {
+    R"({"tenant": "t1", "plan": "a", "start": "2026-03-01T00:00:00Z", "timezone": "UTC", "anchor_day": 1})",
+    R"({"tenant": "t2", "plan": "b", "start": "2026-03-01T00:00:00Z", "timezone": "Europe/Berlin", "anchor_day": 1})",
+    R"({"tenant": "t3", "plan": "a", "start": "2026-03-01T00:00:00Z", "timezone": "Asia/Kolkata", "anchor_day": 15})",
+    R"({"tenant": "t3", "plan": "b", "start": "2026-03-20T12:00:00Z"})",
+    R"({"tenant": "t4", "plan": "b", "start": "2026-03-01T00:00:00Z", "timezone": "America/New_York", "anchor_day": 28})",
+    R"({"tenant": "t4", "plan": null, "start": "2026-03-10T00:00:00Z"})",
+    R"({"tenant": "t4", "plan": "a", "start": "2026-03-12T06:30:00Z"})",
+};
+
+const timestamp wall{1'790'000'000'000};  // 2026-09-21: after every generated event
+
+struct generated {
+  std::vector<std::string> events;
+  std::vector<int64_t> times;  // event time per line, ms
+};
+
+// Random events in time order from 2026-03-01 over `hours`, with exact re-sends.
+generated generate(uint64_t seed, int count, int hours) {
+  std::mt19937_64 rng(seed);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint64_t>(n)); };
+  const int64_t start = 1'772'323'200'000;  // 2026-03-01T00:00:00Z
+  const int64_t span = int64_t{hours} * 3'600'000;
+  std::vector<int64_t> times(count);
+  for (auto& t : times) t = start + static_cast<int64_t>(rng() % static_cast<uint64_t>(span));
+  std::sort(times.begin(), times.end());
+  generated g;
+  for (int i = 0; i < count; ++i) {
+    if (i > 0 && pick(25) == 0) {  // an exact duplicate of an earlier event
+      size_t j = g.events.size() - 1 - static_cast<size_t>(pick(std::min<int>(i, 5)));
+      g.events.push_back(g.events[j]);
+      g.times.push_back(g.times[j]);
+      continue;
+    }
+    std::string tenant = "t" + std::to_string(1 + pick(4));
+    std::string data;
+    std::string type;
+    switch (pick(6)) {
+      case 0: type = "call"; data = "{}"; break;
+      case 1: type = "transfer"; data = R"({"gb": ")" + std::to_string(pick(3000)) + "." + std::to_string(pick(1000)) + "\"}"; break;
+      case 2: type = "login"; data = R"({"user": "u)" + std::to_string(pick(12)) + "\"}"; break;
+      case 3: type = "sample"; data = R"({"v": )" + std::to_string(pick(500)) + R"(, "vol": "v)" + std::to_string(pick(3)) + "\"}"; break;
+      case 4: type = "seats"; data = R"({"n": )" + std::to_string(1 + pick(6)) + "}"; break;
+      default: type = "transfer"; data = R"({"gb": 1})"; break;
+    }
+    int64_t t = times[static_cast<size_t>(i)];
+    g.events.push_back(R"({"specversion":"1.0","id":"e)" + std::to_string(i) +
+                       R"(","source":"s","type":")" + type + R"(","subject":")" + tenant +
+                       R"(","time":")" + format_utc(timestamp{t}) + R"(","data":)" + data + "}");
+    g.times.push_back(t);
+  }
+  return g;
+}
+
+std::shared_ptr<const catalog> load_catalog() {
+  auto c = catalog::parse(catalog_json);
+  EXPECT_TRUE(c.has_value()) << (c ? "" : c.error().message);
+  return std::make_shared<const catalog>(std::move(*c));
+}
+
+std::unique_ptr<engine> make_engine(std::shared_ptr<const catalog> cat, engine_options o = {}) {
+  auto e = std::make_unique<engine>(o, std::move(cat));
+  for (const auto& line : subscriptions) {
+    auto r = parse_subscription(line);
+    EXPECT_TRUE(r.has_value());
+    EXPECT_TRUE(e->apply_subscription(*r).has_value());
+  }
+  return e;
+}
+
+std::vector<output_record> run(engine& e, const std::vector<std::string>& events, bool finish) {
+  std::vector<output_record> out;
+  for (const auto& ev : events) e.process(ev, wall, out);
+  if (finish) e.finish(out);
+  return out;
+}
+
+// A flat view of one output record's string and integer members.
+struct record_view {
+  std::map<std::string, std::string> s;
+  const std::string& operator[](const std::string& k) const {
+    static const std::string empty;
+    auto it = s.find(k);
+    return it == s.end() ? empty : it->second;
+  }
+};
+
+record_view view(const output_record& r) {
+  simdjson::dom::parser p;
+  simdjson::dom::object obj;
+  EXPECT_EQ(p.parse(r.value).get(obj), simdjson::SUCCESS);
+  record_view v;
+  for (auto [k, val] : obj) {
+    if (val.is_string()) v.s[std::string(k)] = std::string(val.get_string().value());
+    if (val.is_int64()) v.s[std::string(k)] = std::to_string(int64_t(val));
+  }
+  return v;
+}
+
+decimal dec(const std::string& s) {
+  auto d = decimal::parse(s, decimal_limits{26, 12, true});
+  EXPECT_TRUE(d.has_value()) << s;
+  return d ? *d : decimal{};
+}
+
+// tenant|period_start|kind|meter -> sum of amounts.
+std::map<std::string, decimal> totals(const std::vector<output_record>& out) {
+  std::map<std::string, decimal> t;
+  for (const auto& r : out) {
+    if (r.kind != output_kind::charge && r.kind != output_kind::adjustment) continue;
+    auto v = view(r);
+    auto& sum = t[v["tenant"] + "|" + v["period_start"] + "|" + v["kind"] + "|" + v["meter"]];
+    sum = *sum.checked_add(dec(v["amount"]));
+  }
+  return t;
+}
+
+class EnginePropertyTest : public testing::TestWithParam<uint64_t> {};
+
+TEST_P(EnginePropertyTest, LinesOfEverySegmentSumToTheRatedTotal) {
+  auto cat = load_catalog();
+  auto e = make_engine(cat);
+  auto g = generate(GetParam(), 3000, 24 * 40);
+  // Some events arrive out of order by up to 3 hours, so some are late.
+  std::mt19937_64 rng(GetParam() ^ 0x5eed);
+  for (size_t i = 1; i < g.events.size(); ++i)
+    if (rng() % 10 == 0) std::swap(g.events[i], g.events[i - (rng() % std::min<size_t>(i, 40))]);
+  auto out = run(*e, g.events, true);
+
+  struct acc {
+    decimal sum;
+    int64_t last_seq = -1;
+    std::string quantity, plan, meter, kind;
+  };
+  std::map<std::string, acc> per_charge;  // tenant|segment_start|kind|meter
+  std::map<std::string, std::pair<int64_t, int64_t>> seqs;  // tenant|period -> (count, max)
+  int64_t adjustments = 0;
+  for (const auto& r : out) {
+    if (r.kind != output_kind::charge && r.kind != output_kind::adjustment) continue;
+    adjustments += r.kind == output_kind::adjustment;
+    auto v = view(r);
+    auto& a = per_charge[v["tenant"] + "|" + v["segment_start"] + "|" + v["kind"] + "|" + v["meter"]];
+    a.sum = *a.sum.checked_add(dec(v["amount"]));
+    int64_t seq = std::stoll(v["seq"]);
+    if (seq > a.last_seq && v["kind"] == "usage") {
+      a.last_seq = seq;
+      a.quantity = v["segment_quantity"];
+    }
+    a.plan = v["plan"];
+    a.meter = v["meter"];
+    a.kind = v["kind"];
+    auto& s = seqs[v["tenant"] + "|" + v["period_start"]];
+    s.first += 1;
+    s.second = std::max(s.second, seq);
+  }
+  ASSERT_GT(adjustments, 0) << "the input should contain late events";
+  ASSERT_GT(per_charge.size(), 20u);
+  for (const auto& [key, a] : per_charge) {
+    if (a.kind != "usage") continue;
+    const plan* p = cat->find_plan(a.plan);
+    ASSERT_NE(p, nullptr);
+    const charge* c = nullptr;
+    for (const auto& ch : p->versions[0].charges)
+      if (ch.type == charge_type::usage && ch.meter == a.meter) c = &ch;
+    ASSERT_NE(c, nullptr) << key;
+    auto expected = amount_of(*c, dec(a.quantity), 2, rounding_mode::half_even);
+    ASSERT_OK(expected);
+    EXPECT_EQ(a.sum, *expected) << key << " Q=" << a.quantity;
+  }
+  // seq counts 1..n without gaps per (tenant, period).
+  for (const auto& [key, s] : seqs) EXPECT_EQ(s.first, s.second) << key;
+  // Minimum: for every segment with one, usage + recurring + true-up >= the prorated floor, and
+  // the true-up is zero whenever usage + recurring already reach the floor's 60.00 share.
+  for (const auto& [key, a] : per_charge) {
+    if (a.kind != "minimum") continue;
+    EXPECT_FALSE(a.sum.is_negative()) << key;
+  }
+}
+
+TEST_P(EnginePropertyTest, ReorderingWithinTheGraceChangesNoTotal) {
+  auto cat = load_catalog();
+  auto g = generate(GetParam(), 3000, 24 * 40);
+  auto in_order = run(*make_engine(cat), g.events, true);
+
+  // Shuffle inside blocks whose time span is below the grace (300 s): no event becomes late.
+  std::vector<std::string> shuffled = g.events;
+  std::mt19937_64 rng(GetParam() + 1);
+  size_t begin = 0;
+  while (begin < shuffled.size()) {
+    size_t end = begin;
+    while (end < shuffled.size() && g.times[end] - g.times[begin] < 299'000) ++end;
+    std::shuffle(shuffled.begin() + static_cast<long>(begin), shuffled.begin() + static_cast<long>(end), rng);
+    begin = end;
+  }
+  ASSERT_NE(shuffled, g.events);
+  auto reordered_engine = make_engine(cat);
+  auto reordered = run(*reordered_engine, shuffled, true);
+  EXPECT_EQ(totals(reordered), totals(in_order));
+  int adjustments = 0;
+  for (const auto& r : reordered) adjustments += r.kind == output_kind::adjustment;
+  EXPECT_EQ(adjustments, 0) << "reordering within the grace makes nothing late";
+}
+
+TEST_P(EnginePropertyTest, FeedingTheSameInputTwiceChangesNothing) {
+  auto cat = load_catalog();
+  auto g = generate(GetParam(), 2000, 24 * 10);
+  auto e = make_engine(cat);
+  auto first = run(*e, g.events, false);
+  const auto after_first = e->counters();
+  auto second = run(*e, g.events, false);
+  const auto after_second = e->counters();
+  // Accepted events and first-pass duplicates are duplicates now; dead letters repeat as such.
+  EXPECT_EQ(after_second.accepted, after_first.accepted);
+  EXPECT_EQ(after_second.duplicates - after_first.duplicates,
+            after_first.accepted + after_first.duplicates);
+  for (size_t i = 0; i < after_first.dead_letters.size(); ++i)
+    EXPECT_EQ(after_second.dead_letters[i], 2 * after_first.dead_letters[i]) << "reason " << i;
+  for (const auto& r : second)
+    EXPECT_EQ(r.kind, output_kind::dead_letter) << "second pass emitted " << r.value;
+  EXPECT_GT(after_first.accepted, 1000);
+}
+
+TEST_P(EnginePropertyTest, CheckpointAndRestoreGiveTheSameRecordsAsOneRun) {
+  auto cat = load_catalog();
+  auto g = generate(GetParam(), 3000, 24 * 40);
+  std::mt19937_64 rng(GetParam() ^ 0xabc);
+  for (size_t i = 1; i < g.events.size(); ++i)
+    if (rng() % 10 == 0) std::swap(g.events[i], g.events[i - (rng() % std::min<size_t>(i, 40))]);
+  auto whole = run(*make_engine(cat), g.events, true);
+
+  // Restart from the store at several cut points, committing at random intervals between them.
+  auto store = state::memory_store::create();
+  std::vector<output_record> pieces;
+  auto e = make_engine(cat);
+  ASSERT_OK(e->restore(*store));
+  for (size_t i = 0; i < g.events.size(); ++i) {
+    e->process(g.events[i], wall, pieces);
+    if (rng() % 97 == 0 || i + 1 == g.events.size()) {
+      state::write_batch batch;
+      e->checkpoint(batch);
+      ASSERT_OK(store->write(batch));
+      if (rng() % 3 == 0) {  // crash and restart right after the commit
+        e = make_engine(cat);
+        ASSERT_OK(e->restore(*store));
+      }
+    }
+  }
+  e->finish(pieces);
+  ASSERT_EQ(pieces.size(), whole.size());
+  for (size_t i = 0; i < whole.size(); ++i) {
+    EXPECT_EQ(pieces[i].value, whole[i].value) << "record " << i;
+  }
+  auto fresh = make_engine(cat);
+  run(*fresh, g.events, false);
+  EXPECT_EQ(e->counters().accepted, fresh->counters().accepted);
+  EXPECT_EQ(e->counters().duplicates, fresh->counters().duplicates);
+  EXPECT_EQ(e->counters().dead_letters, fresh->counters().dead_letters);
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, EnginePropertyTest, testing::Values(1u, 2u, 3u, 42u, 1234u));
+
+}  // namespace
+}  // namespace meterflow
