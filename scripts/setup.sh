@@ -8,7 +8,7 @@ packages=(
   librdkafka-dev librocksdb-dev libsimdjson-dev prometheus-cpp-dev
   libboost-dev libboost-container-dev
   libcli11-dev libspdlog-dev libfmt-dev
-  libhowardhinnant-date-dev tzdata
+  libhowardhinnant-date-dev tzdata libabsl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libxxhash-dev
   libsnappy-dev liblz4-dev libzstd-dev libbz2-dev zlib1g-dev liburing-dev

@@ -5,6 +5,8 @@
 // charge's "type" may come after the members that depend on it).
 #include "topology/catalog.h"
 
+#include "topology/json_number.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -94,30 +96,6 @@ result<std::string> get_nonempty_string(od::value& v, const std::string& path) {
   CATALOG_TRY_ASSIGN(s, get_string(v, path));
   if (s.empty()) return bad(path, "must not be empty");
   return s;
-}
-
-// RFC 8259: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
-bool is_json_number(std::string_view t) {
-  size_t i = 0;
-  auto digits = [&] {
-    const size_t start = i;
-    while (i < t.size() && t[i] >= '0' && t[i] <= '9') ++i;
-    return i - start;
-  };
-  if (i < t.size() && t[i] == '-') ++i;
-  const size_t first = i;
-  const size_t integer = digits();
-  if (integer == 0 || (integer > 1 && t[first] == '0')) return false;
-  if (i < t.size() && t[i] == '.') {
-    ++i;
-    if (digits() == 0) return false;
-  }
-  if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
-    ++i;
-    if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
-    if (digits() == 0) return false;
-  }
-  return i == t.size();
 }
 
 // A catalog decimal: a string ("0.05") or a JSON number, parsed from its exact text. The number's

@@ -57,6 +57,7 @@ result<std::optional<std::string>> engine::apply_subscription(const subscription
   auto applied = book_.apply(r);
   if (!applied) return applied;
   const tenant* t = book_.find(r.tenant);
+  current_segment_.erase(t);
   // Re-plan this tenant's next segment opening from the current stream time.
   for (auto it = segment_starts_.begin(); it != segment_starts_.end();) {
     it = it->tenant == t ? segment_starts_.erase(it) : std::next(it);
@@ -105,7 +106,7 @@ engine::segment_state& engine::open_segment(const tenant& t, const segment& s, c
   state->charges.resize(v.charges.size());
   segment_state& ref = *state;
   segments_.emplace(segment_key{&t, s.start.ms}, std::move(state));
-  dirty_segments_.insert(segment_key{&t, s.start.ms});
+  mark_dirty(ref);
   due_segments_.insert(due_segment{s.end.ms, segment_key{&t, s.start.ms}});
   return ref;
 }
@@ -138,29 +139,32 @@ void engine::process(std::string_view raw, timestamp wall_clock, std::vector<out
                 "tenant " + ev.subject + " has no subscription", out);
     return;
   }
-  auto seg = subscription_book::segment_at(*t, ev.time);
-  if (!seg) {
-    dead_letter(raw, ev.subject, R::no_subscription,
-                "tenant " + ev.subject + " has no active subscription at " + format_utc(ev.time),
-                out);
-    return;
+  // Most events of a tenant fall in the segment its previous event fell in.
+  segment_state* state = nullptr;
+  if (auto cached = current_segment_.find(t); cached != current_segment_.end() &&
+                                              cached->second->seg.start <= ev.time &&
+                                              ev.time < cached->second->seg.end) {
+    state = cached->second;
+  } else {
+    auto seg = subscription_book::segment_at(*t, ev.time);
+    if (!seg) {
+      dead_letter(raw, ev.subject, R::no_subscription,
+                  "tenant " + ev.subject + " has no active subscription at " + format_utc(ev.time),
+                  out);
+      return;
+    }
+    if (too_late(raw, ev, seg->billing_period, out)) return;
+    std::string why;
+    state = segment_for(*t, *seg, why);
+    if (!state) {
+      dead_letter(raw, ev.subject, R::no_subscription, std::move(why), out);
+      return;
+    }
+    current_segment_[t] = state;
   }
-  timestamp accept_until = seg->billing_period.end + options_.settlement;
-  if (stream_time_ && *stream_time_ > accept_until) {
-    dead_letter(raw, ev.subject, R::too_late,
-                "event at " + format_utc(ev.time) + " is past the settlement window of its period (" +
-                    format_utc(seg->billing_period.start) + " to " +
-                    format_utc(seg->billing_period.end) + "); stream time is " +
-                    format_utc(*stream_time_),
-                out);
-    return;
-  }
-  std::string why;
-  segment_state* state = segment_for(*t, *seg, why);
-  if (!state) {
-    dead_letter(raw, ev.subject, R::no_subscription, std::move(why), out);
-    return;
-  }
+  const segment& seg = state->seg;
+  if (too_late(raw, ev, seg.billing_period, out)) return;
+  timestamp accept_until = seg.billing_period.end + options_.settlement;
 
   auto [entry, inserted] = dedup_.try_emplace(ev.key, dedup_entry{ev.fingerprint, accept_until.ms});
   if (!inserted) {
@@ -182,22 +186,24 @@ void engine::process(std::string_view raw, timestamp wall_clock, std::vector<out
   // segment end)).
   const int64_t size = options_.window.count();
   int64_t aligned = ev.time.ms - ((ev.time.ms % size) + size) % size;
-  int64_t w_start = std::max(aligned, seg->start.ms);
-  int64_t w_end = std::min(aligned + size, seg->end.ms);
+  int64_t w_start = std::max(aligned, seg.start.ms);
+  int64_t w_end = std::min(aligned + size, seg.end.ms);
   bool late = stream_time_ && stream_time_->ms >= w_end + options_.grace.count();
 
   if (late) {
     apply_late(*state, ev, out);
-    dirty_segments_.insert(segment_key{t, state->seg.start.ms});
+    mark_dirty(*state);
   } else if (!ev.readings.empty()) {
-    window_key wk{w_end, t, seg->start.ms, w_start};
-    auto [wit, _] = windows_.try_emplace(wk);
-    dirty_windows_.insert(wk);
-    open_window& w = wit->second;
-    w.owner = state;
+    open_window*& w = state->open_windows[w_start];
+    window_key wk{w_end, t, seg.start.ms, w_start};
+    if (!w) {
+      w = &windows_[wk];
+      w->owner = state;
+    }
+    mark_dirty(wk, *w);
     for (const meter_reading& r : ev.readings) {
       const meter& m = state->cat->meters[r.meter];
-      window_meter& wm = w.meters[r.meter];
+      window_meter& wm = w->meters[r.meter];
       wm.groups[r.group].add(window_kind(m), r.value, r.text, ev.time, ev.id);
       ++wm.events;
     }
@@ -205,6 +211,29 @@ void engine::process(std::string_view raw, timestamp wall_clock, std::vector<out
 
   if (!stream_time_ || ev.time > *stream_time_) stream_time_ = ev.time;
   advance(out, /*drain=*/false);
+}
+
+bool engine::too_late(std::string_view raw, const decoded_event& ev, const period& p,
+                      std::vector<output_record>& out) {
+  if (!stream_time_ || *stream_time_ <= p.end + options_.settlement) return false;
+  dead_letter(raw, ev.subject, dead_letter_reason::too_late,
+              "event at " + format_utc(ev.time) + " is past the settlement window of its period (" +
+                  format_utc(p.start) + " to " + format_utc(p.end) + "); stream time is " +
+                  format_utc(*stream_time_),
+              out);
+  return true;
+}
+
+void engine::mark_dirty(segment_state& s) {
+  if (s.dirty) return;
+  s.dirty = true;
+  dirty_segments_.push_back(segment_key{s.owner, s.seg.start.ms});
+}
+
+void engine::mark_dirty(const window_key& k, open_window& w) {
+  if (w.dirty) return;
+  w.dirty = true;
+  dirty_windows_.push_back(k);
 }
 
 // ---- rating --------------------------------------------------------------------------------
@@ -477,9 +506,9 @@ void engine::close_window(std::map<window_key, open_window, window_key_less>::it
                                           next_seq(s))));
     emit_alerts(s, i, timestamp{key.end}, out);
   }
-  dirty_segments_.insert(segment_key{s.owner, s.seg.start.ms});
-  dirty_windows_.erase(key);
+  mark_dirty(s);
   deleted_windows_.push_back(window_store_key(key));
+  s.open_windows.erase(key.start);
   windows_.erase(it);
 }
 
@@ -538,7 +567,7 @@ void engine::finalise_segment(segment_state& s, std::vector<output_record>& out)
     emit(i, "minimum", true_up);
   }
   s.final = true;
-  dirty_segments_.insert(segment_key{s.owner, s.seg.start.ms});
+  mark_dirty(s);
   int64_t expires = (s.seg.billing_period.end + options_.settlement).ms;
   segment_expiry_[expires].push_back(segment_key{s.owner, s.seg.start.ms});
 }
@@ -661,8 +690,10 @@ void engine::expire() {
       auto it = segments_.find(k);
       if (it == segments_.end()) continue;
       seq_.erase({k.tenant->name, it->second->seg.billing_period.start.ms});
+      if (auto c = current_segment_.find(k.tenant);
+          c != current_segment_.end() && c->second == it->second.get())
+        current_segment_.erase(c);
       segments_.erase(it);
-      dirty_segments_.erase(k);
       deleted_segments_.push_back(k);
     }
     segment_expiry_.erase(segment_expiry_.begin());

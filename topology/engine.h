@@ -22,6 +22,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <absl/container/flat_hash_map.h>
+
 #include "state/kv_store.h"
 #include "topology/aggregate.h"
 #include "topology/catalog.h"
@@ -123,6 +125,10 @@ class engine {
   void finalise_segment(segment_state& s, std::vector<output_record>& out);
   void apply_late(segment_state& s, const decoded_event& ev, std::vector<output_record>& out);
   void expire();
+  void mark_dirty(segment_state& s);
+  bool too_late(std::string_view raw, const decoded_event& ev, const period& p,
+                std::vector<output_record>& out);
+  void mark_dirty(const window_key& k, open_window& w);
   static std::string window_store_key(const window_key& k);
   static std::string segment_store_key(const std::string& tenant_name, int64_t start);
 
@@ -145,7 +151,7 @@ class engine {
   std::optional<timestamp> stream_time_;
   engine_counters counters_;
 
-  std::unordered_map<hash128, dedup_entry, hash128_hash> dedup_;
+  absl::flat_hash_map<hash128, dedup_entry, hash128_hash> dedup_;
   std::map<int64_t, std::vector<hash128>> dedup_expiry_;
   std::map<segment_key, std::unique_ptr<segment_state>, segment_key_less> segments_;
   std::map<window_key, open_window, window_key_less> windows_;
@@ -156,10 +162,13 @@ class engine {
   // Changes since the last checkpoint.
   std::vector<std::pair<hash128, dedup_entry>> new_dedup_;
   std::optional<int64_t> dedup_expired_through_;  // dedup buckets <= this were dropped
-  std::set<segment_key, segment_key_less> dirty_segments_;
-  std::vector<segment_key> deleted_segments_;  // tenant pointer + start; name read at checkpoint
-  std::set<window_key, window_key_less> dirty_windows_;
+  std::vector<segment_key> dirty_segments_;   // each once: segment_state::dirty guards the push
+  std::vector<segment_key> deleted_segments_;
+  std::vector<window_key> dirty_windows_;     // each once: open_window::dirty guards the push
   std::vector<std::string> deleted_windows_;  // encoded store keys
+
+  // The segment each tenant's events fell in last: most events of a tenant hit the same one.
+  absl::flat_hash_map<const subscription_book::tenant*, segment_state*> current_segment_;
   std::map<std::pair<std::string, int64_t>, int64_t> seq_;
 };
 

@@ -125,7 +125,8 @@ void engine::checkpoint(state::write_batch& batch) {
   deleted_segments_.clear();
   for (const segment_key& k : dirty_segments_) {
     auto it = segments_.find(k);
-    if (it == segments_.end()) continue;
+    if (it == segments_.end()) continue;  // expired since it changed: deleted above
+    it->second->dirty = false;
     batch.put(segment_store_key(k.tenant->name, k.start), encode_segment(*it->second, *it->second->cat));
   }
   dirty_segments_.clear();
@@ -134,7 +135,8 @@ void engine::checkpoint(state::write_batch& batch) {
   deleted_windows_.clear();
   for (const window_key& k : dirty_windows_) {
     auto it = windows_.find(k);
-    if (it == windows_.end()) continue;
+    if (it == windows_.end()) continue;  // closed since it changed: deleted above
+    it->second.dirty = false;
     batch.put(window_store_key(k), encode_window(it->second, *it->second.owner->cat));
   }
   dirty_windows_.clear();
@@ -279,6 +281,7 @@ result<void> engine::restore(state::kv_store& store) {
     if (owner == segments_.end()) return corrupt("window", "its segment is missing");
     open_window& w = windows_[key];
     w.owner = owner->second.get();
+    w.owner->open_windows[key.start] = &w;
     byte_reader r(v);
     int64_t meters = 0;
     if (!r.i64(meters)) return corrupt("window", name);

@@ -5,6 +5,8 @@
 
 #include <simdjson.h>
 
+#include "topology/json_number.h"
+
 namespace meterflow {
 
 namespace od = simdjson::ondemand;
@@ -33,11 +35,6 @@ enum field : int { f_specversion, f_id, f_source, f_type, f_subject, f_time, f_c
 constexpr std::array<std::string_view, f_count> field_names = {"specversion", "id", "source",
                                                                "type", "subject", "time"};
 
-std::string_view trim_right(std::string_view s) {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
 
 decode_failure failure(dead_letter_reason reason, std::string error) {
   return decode_failure{reason, std::move(error)};
@@ -102,7 +99,9 @@ simdjson::error_code fingerprint_value(od::value v, hash128& out) {
       return simdjson::SUCCESS;
     }
     case od::json_type::number: {
-      out = hasher().field("n").field(trim_right(v.raw_json_token())).digest();
+      std::string_view text = trim_json_token(v.raw_json_token());
+      if (!is_json_number(text)) return simdjson::NUMBER_ERROR;
+      out = hasher().field("n").field(text).digest();
       return simdjson::SUCCESS;
     }
     case od::json_type::boolean: {
@@ -112,7 +111,8 @@ simdjson::error_code fingerprint_value(od::value v, hash128& out) {
       return simdjson::SUCCESS;
     }
     case od::json_type::null: {
-      if (!v.is_null()) return simdjson::INCORRECT_TYPE;
+      bool is_null = false;
+      if (v.is_null().get(is_null) || !is_null) return simdjson::N_ATOM_ERROR;
       out = hasher().field("null").digest();
       return simdjson::SUCCESS;
     }
@@ -142,7 +142,7 @@ scalar read_scalar(od::document& doc, const std::string& pointer) {
     }
     case od::json_type::number:
       s.k = scalar::kind::number;
-      s.text.assign(trim_right(v.raw_json_token()));
+      s.text.assign(trim_json_token(v.raw_json_token()));
       break;
     case od::json_type::boolean: {
       bool b;
@@ -220,6 +220,7 @@ event_decoder::~event_decoder() = default;
 std::optional<decode_failure> event_decoder::decode(std::string_view raw, const catalog& cat,
                                                     timestamp wall_clock, decoded_event& out) {
   using R = dead_letter_reason;
+  out.readings.clear();  // after a failure `out` holds no readings of an earlier event
   if (raw.size() > options_.max_event_bytes) {
     return failure(R::too_large, "event is " + std::to_string(raw.size()) +
                                      " bytes, over max.event.bytes " +
@@ -284,7 +285,8 @@ std::optional<decode_failure> event_decoder::decode(std::string_view raw, const 
       od::json_type type;
       if (auto e = v.type().get(type)) return bad_json(e);
       if (type == od::json_type::null) {
-        if (!v.is_null()) return bad_json(simdjson::INCORRECT_TYPE);
+        bool is_null = false;
+        if (v.is_null().get(is_null) || !is_null) return bad_json(simdjson::N_ATOM_ERROR);
       } else {
         if (type != od::json_type::object) data_invalid = true;
         if (auto e = fingerprint_value(v, data_hash)) return bad_json(e);
@@ -329,7 +331,6 @@ std::optional<decode_failure> event_decoder::decode(std::string_view raw, const 
   out.fingerprint = hasher().field(out.type).field(out.time.ms).field(data_hash).digest();
 
   // Meter readings: filters select the meter; its value must then be a valid decimal.
-  out.readings.clear();
   for (uint32_t mi : meter_ids) {
     const meter& m = cat.meters[mi];
     bool selected = true;

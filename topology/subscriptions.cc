@@ -30,7 +30,9 @@ result<subscription_record> parse_subscription(std::string_view json) {
       has_tenant = true;
     } else if (k == "plan") {
       has_plan = true;
-      if (v.is_null()) continue;
+      bool is_null = false;
+      if (v.is_null().get(is_null)) return fail("subscription \"plan\" is not valid JSON");
+      if (is_null) continue;
       std::string_view s;
       if (v.get_string().get(s) || s.empty()) return fail("subscription \"plan\" must be a plan key or null");
       r.plan.emplace(s);
@@ -91,7 +93,8 @@ result<std::optional<std::string>> subscription_book::apply(const subscription_r
 }
 
 const subscription_book::tenant* subscription_book::find(std::string_view name) const {
-  auto it = tenants_.find(std::string(name));
+  // Debian's Abseil has its own string_view type (ABSL_OPTION_USE_STD_STRING_VIEW 0).
+  auto it = tenants_.find(absl::string_view(name.data(), name.size()));
   return it == tenants_.end() ? nullptr : it->second.get();
 }
 

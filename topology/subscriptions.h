@@ -9,8 +9,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
+
+#include <absl/container/flat_hash_map.h>
 
 #include "base/result.h"
 #include "topology/time.h"
@@ -63,7 +64,7 @@ class subscription_book {
   static std::optional<segment> next_segment_from(const tenant& t, timestamp from);
 
  private:
-  std::unordered_map<std::string, std::unique_ptr<tenant>> tenants_;
+  absl::flat_hash_map<std::string, std::unique_ptr<tenant>> tenants_;  // string_view lookups
   std::vector<const tenant*> order_;  // in order of first appearance
 };
 

@@ -354,8 +354,9 @@ TEST_F(EventDecodeTest, MalformedNullLiteralIsInvalidJsonNotAnException) {
 // an event whose data (or any ignored member, or a required field of the wrong type) holds
 // `1.2.3`, `12abc`, `01` or `-` is accepted (or given a later reason) instead of `invalid_json`.
 // Expected: invalid_json for every case below (SPEC §4: invalid_json precedes everything but
-// too_large). Actual: see the report; the event is accepted, or e.g. `"id":12abc` gives
-// invalid_field and a value `"gb":12abc` gives invalid_value. Kept failing on purpose.
+// too_large). Actual: `"data":{"note":1.2.3}` (also 12abc, 01, -, [1e]) and `"ext":1.2.3` are
+// ACCEPTED; `"id":12abc` gives invalid_field ("id" is not a string); a meter value
+// `"gb":12abc` gives invalid_value ("12abc" is not a number). Kept failing on purpose.
 TEST_F(EventDecodeTest, MalformedNumberIsInvalidJson) {
   for (const char* data : {R"({"note":1.2.3})", R"({"note":12abc})", R"({"note":01})",
                            R"({"note":-})", R"({"note":[1e]})"}) {

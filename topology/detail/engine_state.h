@@ -40,6 +40,9 @@ struct engine::segment_state {
   bool final = false;
   decimal recurring_total;  // recurring amounts emitted at finalisation
   decimal minimum_amount;   // the true-up emitted so far
+  // Open windows of this segment by start (nodes of engine::windows_, ordered by due time).
+  std::map<int64_t, engine::open_window*> open_windows;
+  bool dirty = false;  // changed since the last checkpoint
 };
 
 struct window_meter {
@@ -50,6 +53,7 @@ struct window_meter {
 struct engine::open_window {
   segment_state* owner = nullptr;
   std::map<uint32_t, window_meter> meters;
+  bool dirty = false;  // changed since the last checkpoint
 };
 
 }  // namespace meterflow
