@@ -13,8 +13,12 @@ using tenant = subscription_book::tenant;
 // ---- orderings -----------------------------------------------------------------------------
 
 namespace {
+// Tenants order by a stable hash of their id (cheaper than comparing names; the same order in
+// every run and after every restore), names breaking the rare tie.
 int compare_names(const tenant* a, const tenant* b) {
-  return a == b ? 0 : a->name.compare(b->name);
+  if (a == b) return 0;
+  if (a->order != b->order) return a->order < b->order ? -1 : 1;
+  return a->name.compare(b->name);
 }
 aggregation window_kind(const meter& m) { return m.window_agg.value_or(m.agg); }
 }  // namespace
@@ -300,7 +304,7 @@ void merge_into(const meter& m, meter_progress& mp, int64_t window_start,
 }  // namespace
 
 int64_t engine::next_seq(const segment_state& s) {
-  return ++seq_[{s.owner->name, s.seg.billing_period.start.ms}];
+  return ++seq_[{s.owner, s.seg.billing_period.start.ms}];
 }
 
 namespace {
@@ -335,16 +339,16 @@ static std::string format_line(const catalog& cat, const std::string& tenant_nam
   w.member("id", (f.adjustment ? "a-" : "c-") + to_hex(f.id));
   w.member("tenant", tenant_name);
   w.member("plan", p.key);
-  w.member("plan_version", format_utc(v.effective_from));
+  w.member("plan_version", v.effective_from);
   w.member("kind", f.kind);
   if (f.m) w.member("meter", f.m->key);
   w.member("currency", p.currency);
-  w.member("period_start", format_utc(seg.billing_period.start));
-  w.member("period_end", format_utc(seg.billing_period.end));
-  w.member("segment_start", format_utc(seg.start));
-  w.member("segment_end", format_utc(seg.end));
-  w.member("window_start", format_utc(f.window_start));
-  w.member("window_end", format_utc(f.window_end));
+  w.member("period_start", seg.billing_period.start);
+  w.member("period_end", seg.billing_period.end);
+  w.member("segment_start", seg.start);
+  w.member("segment_end", seg.end);
+  w.member("window_start", f.window_start);
+  w.member("window_end", f.window_end);
   if (f.quantity) w.member("quantity", f.quantity->to_string());
   if (f.segment_quantity) w.member("segment_quantity", f.segment_quantity->to_string());
   w.member("amount", f.amount.to_fixed(cat.rounding_scale, cat.rounding));
@@ -433,9 +437,9 @@ void engine::emit_alerts(segment_state& s, size_t charge_index, timestamp at,
     w.member("threshold", pct.to_string());
     w.member("quantity", cp.quantity.to_string());
     w.member("limit", limit_value.to_string());
-    w.member("time", format_utc(at));
-    w.member("period_start", format_utc(s.seg.billing_period.start));
-    w.member("segment_start", format_utc(s.seg.start));
+    w.member("time", at);
+    w.member("period_start", s.seg.billing_period.start);
+    w.member("segment_start", s.seg.start);
     w.end_object();
     out.push_back(make_output(output_kind::alert, s.owner->name, std::move(json)));
     ++cp.alerts_fired;
@@ -689,7 +693,7 @@ void engine::expire() {
     for (const segment_key& k : segment_expiry_.begin()->second) {
       auto it = segments_.find(k);
       if (it == segments_.end()) continue;
-      seq_.erase({k.tenant->name, it->second->seg.billing_period.start.ms});
+      seq_.erase({k.tenant, it->second->seg.billing_period.start.ms});
       if (auto c = current_segment_.find(k.tenant);
           c != current_segment_.end() && c->second == it->second.get())
         current_segment_.erase(c);

@@ -169,7 +169,7 @@ class engine {
 
   // The segment each tenant's events fell in last: most events of a tenant hit the same one.
   absl::flat_hash_map<const subscription_book::tenant*, segment_state*> current_segment_;
-  std::map<std::pair<std::string, int64_t>, int64_t> seq_;
+  absl::flat_hash_map<std::pair<const subscription_book::tenant*, int64_t>, int64_t> seq_;
 };
 
 }  // namespace meterflow

@@ -147,7 +147,7 @@ void engine::checkpoint(state::write_batch& batch) {
   w.i64(counters_.accepted).i64(counters_.duplicates);
   for (int64_t n : counters_.dead_letters) w.i64(n);
   w.i64(static_cast<int64_t>(seq_.size()));
-  for (const auto& [k, n] : seq_) w.str(k.first).i64(k.second).i64(n);
+  for (const auto& [k, n] : seq_) w.str(k.first->name).i64(k.second).i64(n);
   batch.put(meta_key, value);
 }
 
@@ -176,7 +176,10 @@ result<void> engine::restore(state::kv_store& store) {
       std::string name;
       int64_t period = 0, seq = 0;
       ok = r.str(name) && r.i64(period) && r.i64(seq);
-      seq_[{name, period}] = seq;
+      const tenant* t = book_.find(name);
+      if (!t) return fail("state store: sequence numbers of tenant ", name,
+                          ", which has no subscription records");
+      seq_[{t, period}] = seq;
     }
     if (!ok || !r.at_end()) return fail("state store: corrupt meta record");
     if (has_time) stream_time_ = timestamp{t};

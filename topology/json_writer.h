@@ -2,9 +2,12 @@
 // escaped per RFC 8259. Decimals are written as strings (exact text), never as JSON numbers.
 #pragma once
 
+#include <charconv>
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include "topology/time.h"
 
 namespace meterflow {
 
@@ -20,7 +23,20 @@ class json_writer {
 
   json_writer& value(std::string_view s) { comma(); string_body(s); return *this; }
   json_writer& value(const char* s) { return value(std::string_view(s)); }
-  json_writer& value(int64_t v) { comma(); out_ += std::to_string(v); return *this; }
+  json_writer& value(int64_t v) {
+    comma();
+    char buf[24];
+    out_.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+    return *this;
+  }
+  // An instant as a UTC RFC 3339 string ("2026-11-03T09:00:00Z").
+  json_writer& value(timestamp t) {
+    comma();
+    out_ += '"';
+    append_utc(out_, t);
+    out_ += '"';
+    return *this;
+  }
   json_writer& null() { comma(); out_ += "null"; return *this; }
   // Inserts already-serialised JSON as a value.
   json_writer& raw(std::string_view json) { comma(); out_ += json; return *this; }
@@ -47,8 +63,13 @@ class json_writer {
 
 inline void json_writer::escape_into(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
+  // Copy runs that need no escaping in one append (the common case: all of it).
+  size_t run = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -58,15 +79,12 @@ inline void json_writer::escape_into(std::string& out, std::string_view s) {
       case '\b': out += "\\b"; break;
       case '\f': out += "\\f"; break;
       default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out += hex[c >> 4];
-          out += hex[c & 0xf];
-        } else {
-          out += ch;
-        }
+        out += "\\u00";
+        out += hex[c >> 4];
+        out += hex[c & 0xf];
     }
   }
+  out.append(s.data() + run, s.size() - run);
 }
 
 }  // namespace meterflow

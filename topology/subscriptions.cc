@@ -4,6 +4,8 @@
 
 #include <simdjson.h>
 
+#include "topology/hash.h"
+
 namespace meterflow {
 
 namespace od = simdjson::ondemand;
@@ -71,7 +73,7 @@ result<std::optional<std::string>> subscription_book::apply(const subscription_r
   if (it == tenants_.end()) {
     auto schedule = billing_schedule::create(r.timezone.value_or("UTC"), r.anchor_day.value_or(1));
     if (!schedule) return fail("tenant ", r.tenant, ": ", schedule.error().message);
-    auto t = std::make_unique<tenant>(tenant{r.tenant, *schedule, {}});
+    auto t = std::make_unique<tenant>(tenant{r.tenant, hasher().field(r.tenant).digest().lo, *schedule, {}});
     order_.push_back(t.get());
     it = tenants_.emplace(r.tenant, std::move(t)).first;
   } else {

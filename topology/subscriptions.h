@@ -46,6 +46,7 @@ class subscription_book {
   };
   struct tenant {
     std::string name;
+    uint64_t order = 0;  // a stable hash of the name: a cheap, run-independent sort key
     billing_schedule schedule;
     std::vector<entry> entries;  // ascending start; a later record with the same start replaces
   };

@@ -169,7 +169,7 @@ result<timestamp> parse_rfc3339(std::string_view text) {
   return timestamp{(days * 86'400 + seconds_of_day) * ms_per_second + millis};
 }
 
-std::string format_utc(timestamp t) {
+void append_utc(std::string& out, timestamp t) {
   const int64_t days = floor_div(t.ms, ms_per_day);
   // Remainder, not t.ms - days * ms_per_day, which overflows near the int64 minimum.
   const int64_t ms_of_day = (t.ms % ms_per_day + ms_per_day) % ms_per_day;
@@ -209,7 +209,13 @@ std::string format_utc(timestamp t) {
     two(ms % 100);
   }
   *p++ = 'Z';
-  return std::string(buf.data(), p);
+  out.append(buf.data(), p);
+}
+
+std::string format_utc(timestamp t) {
+  std::string out;
+  append_utc(out, t);
+  return out;
 }
 
 result<millis> parse_duration(std::string_view text) {

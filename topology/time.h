@@ -37,6 +37,8 @@ result<timestamp> parse_rfc3339(std::string_view text);
 
 // "2026-11-03T09:00:00Z", or "2026-11-03T09:00:00.250Z" when the milliseconds are not zero.
 std::string format_utc(timestamp t);
+// The same, appended to `out` (no temporary string).
+void append_utc(std::string& out, timestamp t);
 
 // A duration flag or property: "300s", "5m", "48h", "250ms", "2d", or a bare integer meaning
 // milliseconds ("300000"). Non-negative.
