@@ -328,25 +328,34 @@ struct line_fields {
 
 }  // namespace
 
-static std::string format_line(const catalog& cat, const std::string& tenant_name,
-                               const segment& seg, const plan& p, const plan_version& v,
-                               const line_fields& f, int64_t seq) {
+// The members every line of a segment shares, serialised once per segment.
+static const std::string& segment_members(engine::segment_state& s) {
+  if (s.json_members.empty()) {
+    json_writer w(s.json_members);
+    w.member("tenant", s.owner->name);
+    w.member("plan", s.p->key);
+    w.member("plan_version", s.version->effective_from);
+    w.member("currency", s.p->currency);
+    w.member("period_start", s.seg.billing_period.start);
+    w.member("period_end", s.seg.billing_period.end);
+    w.member("segment_start", s.seg.start);
+    w.member("segment_end", s.seg.end);
+  }
+  return s.json_members;
+}
+
+static std::string format_line(engine::segment_state& s, const line_fields& f, int64_t seq) {
+  const catalog& cat = *s.cat;
+  const segment& seg = s.seg;
   std::string out;
-  out.reserve(512);
+  out.reserve(640);
   json_writer w(out);
   w.begin_object();
   w.member("record", f.adjustment ? "adjustment" : "charge");
   w.member("id", (f.adjustment ? "a-" : "c-") + to_hex(f.id));
-  w.member("tenant", tenant_name);
-  w.member("plan", p.key);
-  w.member("plan_version", v.effective_from);
   w.member("kind", f.kind);
   if (f.m) w.member("meter", f.m->key);
-  w.member("currency", p.currency);
-  w.member("period_start", seg.billing_period.start);
-  w.member("period_end", seg.billing_period.end);
-  w.member("segment_start", seg.start);
-  w.member("segment_end", seg.end);
+  w.raw_members(segment_members(s));
   w.member("window_start", f.window_start);
   w.member("window_end", f.window_end);
   if (f.quantity) w.member("quantity", f.quantity->to_string());
@@ -506,7 +515,7 @@ void engine::close_window(std::map<window_key, open_window, window_key_less>::it
                .field(key.start)
                .digest();
     out.push_back(make_output(output_kind::charge, s.owner->name,
-                              format_line(cat, s.owner->name, s.seg, *s.p, *s.version, f,
+                              format_line(s, f,
                                           next_seq(s))));
     emit_alerts(s, i, timestamp{key.end}, out);
   }
@@ -552,7 +561,7 @@ void engine::finalise_segment(segment_state& s, std::vector<output_record>& out)
                .field(s.seg.start.ms)
                .digest();
     out.push_back(make_output(output_kind::charge, s.owner->name,
-                              format_line(cat, s.owner->name, s.seg, *s.p, *s.version, f,
+                              format_line(s, f,
                                           next_seq(s))));
   };
 
@@ -615,7 +624,7 @@ void engine::apply_late(segment_state& s, const decoded_event& ev,
     f.cause = &ev;
     f.id = hasher().field("adjustment").field(ev.key).field(static_cast<int64_t>(i)).digest();
     out.push_back(make_output(output_kind::adjustment, s.owner->name,
-                              format_line(cat, s.owner->name, s.seg, *s.p, *s.version, f,
+                              format_line(s, f,
                                           next_seq(s))));
   };
 

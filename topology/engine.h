@@ -161,6 +161,7 @@ class engine {
 
   // Changes since the last checkpoint.
   std::vector<std::pair<hash128, dedup_entry>> new_dedup_;
+  int64_t dedup_block_ = 0;  // sequence number of the next packed block of dedup keys
   std::optional<int64_t> dedup_expired_through_;  // dedup buckets <= this were dropped
   std::vector<segment_key> dirty_segments_;   // each once: segment_state::dirty guards the push
   std::vector<segment_key> deleted_segments_;

@@ -1,7 +1,9 @@
 // Persistence of the engine's state in a kv_store.
 //
 // Key layout (one family per prefix byte):
-//   'd' expires(key_i64) key-hash(16)          -> fingerprint(16)   dedup; expiry drops a range
+//   'd' expires(key_i64) block(key_i64)        -> (key-hash(16) fingerprint(16))*   dedup keys
+//       accepted in one checkpoint, packed per expiry: one put per checkpoint and expiry instead
+//       of one per event; expiry drops a key range
 //   's' tenant(key_str) segment-start(key_i64) -> segment_state      closed windows, emitted amounts
 //   'w' end(key_i64) tenant(key_str) segment-start start -> open window aggregates
 //   'm'                                        -> stream time, counters, seq per (tenant, period)
@@ -104,11 +106,17 @@ std::string engine::window_store_key(const window_key& key) {
 
 void engine::checkpoint(state::write_batch& batch) {
   std::string key, value;
-  for (const auto& [hash, entry] : new_dedup_) {
+  // New dedup keys, grouped by expiry (few distinct values: one per billing period end).
+  std::stable_sort(new_dedup_.begin(), new_dedup_.end(),
+                   [](const auto& a, const auto& b) { return a.second.expires < b.second.expires; });
+  for (size_t i = 0; i < new_dedup_.size();) {
+    const int64_t expires = new_dedup_[i].second.expires;
     key.assign(1, dedup_prefix);
-    byte_writer(key).key_i64(entry.expires).raw(&hash, sizeof hash);
+    byte_writer(key).key_i64(expires).key_i64(dedup_block_++);
     value.clear();
-    byte_writer(value).raw(&entry.fingerprint, sizeof entry.fingerprint);
+    byte_writer w(value);
+    for (; i < new_dedup_.size() && new_dedup_[i].second.expires == expires; ++i)
+      w.raw(&new_dedup_[i].first, sizeof(hash128)).raw(&new_dedup_[i].second.fingerprint, sizeof(hash128));
     batch.put(key, value);
   }
   new_dedup_.clear();
@@ -143,7 +151,7 @@ void engine::checkpoint(state::write_batch& batch) {
 
   value.clear();
   byte_writer w(value);
-  w.u8(stream_time_ ? 1 : 0).i64(stream_time_ ? stream_time_->ms : 0);
+  w.u8(stream_time_ ? 1 : 0).i64(stream_time_ ? stream_time_->ms : 0).i64(dedup_block_);
   w.i64(counters_.accepted).i64(counters_.duplicates);
   for (int64_t n : counters_.dead_letters) w.i64(n);
   w.i64(static_cast<int64_t>(seq_.size()));
@@ -168,7 +176,7 @@ result<void> engine::restore(state::kv_store& store) {
     byte_reader r(**meta);
     uint8_t has_time = 0;
     int64_t t = 0, n = 0;
-    bool ok = r.u8(has_time) && r.i64(t) && r.i64(counters_.accepted) &&
+    bool ok = r.u8(has_time) && r.i64(t) && r.i64(dedup_block_) && r.i64(counters_.accepted) &&
               r.i64(counters_.duplicates);
     for (int64_t& c : counters_.dead_letters) ok = ok && r.i64(c);
     ok = ok && r.i64(n) && n >= 0;
@@ -188,14 +196,19 @@ result<void> engine::restore(state::kv_store& store) {
   auto dedup_scan = store.scan_prefix(std::string(1, dedup_prefix), [&](std::string_view k,
                                                                          std::string_view v) {
     byte_reader r(k);
-    int64_t expires = 0;
-    hash128 hash, fingerprint;
-    byte_reader rv(v);
-    if (!(r.skip(1) && r.key_i64(expires) && r.raw(&hash, sizeof hash) && r.at_end() &&
-          rv.raw(&fingerprint, sizeof fingerprint) && rv.at_end()))
+    int64_t expires = 0, block = 0;
+    if (!(r.skip(1) && r.key_i64(expires) && r.key_i64(block) && r.at_end()) ||
+        v.size() % (2 * sizeof(hash128)) != 0)
       return corrupt("dedup record");
-    dedup_.emplace(hash, dedup_entry{fingerprint, expires});
-    dedup_expiry_[expires].push_back(hash);
+    byte_reader rv(v);
+    auto& bucket = dedup_expiry_[expires];
+    for (size_t n = v.size() / (2 * sizeof(hash128)); n > 0; --n) {
+      hash128 hash, fingerprint;
+      rv.raw(&hash, sizeof hash);
+      rv.raw(&fingerprint, sizeof fingerprint);
+      dedup_.emplace(hash, dedup_entry{fingerprint, expires});
+      bucket.push_back(hash);
+    }
     return true;
   });
   if (!dedup_scan) return std::unexpected(dedup_scan.error());

@@ -4,12 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
-#ifndef XXH_STATIC_LINKING_ONLY
-#define XXH_STATIC_LINKING_ONLY  // exposes XXH3_state_t, so the hasher lives on the stack
-#endif
 #include <xxhash.h>
 
 namespace meterflow {
@@ -26,31 +24,45 @@ struct hash128 {
   }
 };
 
-// Incremental hasher over length-prefixed fields, so ("ab","c") and ("a","bc") differ.
+// Hasher over length-prefixed fields, so ("ab","c") and ("a","bc") differ. Fields are gathered
+// in a small inline buffer and hashed in one XXH3-128 call (the streaming state is ~600 bytes
+// to reset; identities are short). Longer inputs spill to the heap; the digest is the same.
 class hasher {
  public:
-  hasher() { XXH3_128bits_reset(&state_); }
   hasher& field(std::string_view s) {
     uint64_t n = s.size();
-    XXH3_128bits_update(&state_, &n, sizeof n);
-    XXH3_128bits_update(&state_, s.data(), s.size());
+    append(&n, sizeof n);
+    append(s.data(), s.size());
     return *this;
   }
   hasher& field(int64_t v) {
-    XXH3_128bits_update(&state_, &v, sizeof v);
+    append(&v, sizeof v);
     return *this;
   }
   hasher& field(hash128 h) {
-    XXH3_128bits_update(&state_, &h, sizeof h);
+    append(&h, sizeof h);
     return *this;
   }
   hash128 digest() const {
-    XXH128_hash_t h = XXH3_128bits_digest(&state_);
+    const char* data = spill_.empty() ? inline_ : spill_.data();
+    XXH128_hash_t h = XXH3_128bits(data, size_);
     return {h.low64, h.high64};
   }
 
  private:
-  XXH3_state_t state_;
+  void append(const void* p, size_t n) {
+    if (spill_.empty() && size_ + n <= sizeof inline_) {
+      std::memcpy(inline_ + size_, p, n);
+    } else {
+      if (spill_.empty()) spill_.assign(inline_, size_);
+      spill_.append(static_cast<const char*>(p), n);
+    }
+    size_ += n;
+  }
+
+  char inline_[240];
+  size_t size_ = 0;
+  std::string spill_;
 };
 
 // 32 lower-case hex digits.

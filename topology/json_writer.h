@@ -38,6 +38,12 @@ class json_writer {
     return *this;
   }
   json_writer& null() { comma(); out_ += "null"; return *this; }
+  // Inserts members serialised by another writer (`"a":1,"b":2`) into the current object.
+  json_writer& raw_members(std::string_view members) {
+    comma();
+    out_ += members;
+    return *this;
+  }
   // Inserts already-serialised JSON as a value.
   json_writer& raw(std::string_view json) { comma(); out_ += json; return *this; }
 

@@ -43,6 +43,7 @@ struct engine::segment_state {
   // Open windows of this segment by start (nodes of engine::windows_, ordered by due time).
   std::map<int64_t, engine::open_window*> open_windows;
   bool dirty = false;  // changed since the last checkpoint
+  std::string json_members;  // members shared by all its output lines, built on first use
 };
 
 struct window_meter {
