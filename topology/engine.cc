@@ -695,7 +695,11 @@ void engine::expire() {
   // segment's state can no longer matter.
   while (!dedup_expiry_.empty() && dedup_expiry_.begin()->first < now) {
     for (const hash128& k : dedup_expiry_.begin()->second) dedup_.erase(k);
-    dedup_expired_through_ = dedup_expiry_.begin()->first;
+    if (auto blocks = dedup_blocks_.find(dedup_expiry_.begin()->first);
+        blocks != dedup_blocks_.end()) {
+      for (int64_t b : blocks->second) expired_dedup_blocks_.emplace_back(blocks->first, b);
+      dedup_blocks_.erase(blocks);
+    }
     dedup_expiry_.erase(dedup_expiry_.begin());
   }
   while (!segment_expiry_.empty() && segment_expiry_.begin()->first < now) {

@@ -162,7 +162,10 @@ class engine {
   // Changes since the last checkpoint.
   std::vector<std::pair<hash128, dedup_entry>> new_dedup_;
   int64_t dedup_block_ = 0;  // sequence number of the next packed block of dedup keys
-  std::optional<int64_t> dedup_expired_through_;  // dedup buckets <= this were dropped
+  // Stored blocks of dedup keys by expiry, and blocks expired since the last checkpoint. Each
+  // expired block is deleted by key (a changelog can carry key deletes, not range deletes).
+  std::map<int64_t, std::vector<int64_t>> dedup_blocks_;
+  std::vector<std::pair<int64_t, int64_t>> expired_dedup_blocks_;
   std::vector<segment_key> dirty_segments_;   // each once: segment_state::dirty guards the push
   std::vector<segment_key> deleted_segments_;
   std::vector<window_key> dirty_windows_;     // each once: open_window::dirty guards the push

@@ -3,7 +3,7 @@
 // Key layout (one family per prefix byte):
 //   'd' expires(key_i64) block(key_i64)        -> (key-hash(16) fingerprint(16))*   dedup keys
 //       accepted in one checkpoint, packed per expiry: one put per checkpoint and expiry instead
-//       of one per event; expiry drops a key range
+//       of one per event; an expired block is deleted by its key
 //   's' tenant(key_str) segment-start(key_i64) -> segment_state      closed windows, emitted amounts
 //   'w' end(key_i64) tenant(key_str) segment-start start -> open window aggregates
 //   'm'                                        -> stream time, counters, seq per (tenant, period)
@@ -111,6 +111,11 @@ void engine::checkpoint(state::write_batch& batch) {
                    [](const auto& a, const auto& b) { return a.second.expires < b.second.expires; });
   for (size_t i = 0; i < new_dedup_.size();) {
     const int64_t expires = new_dedup_[i].second.expires;
+    if (!dedup_expiry_.contains(expires)) {  // accepted and expired since the last checkpoint
+      while (i < new_dedup_.size() && new_dedup_[i].second.expires == expires) ++i;
+      continue;
+    }
+    dedup_blocks_[expires].push_back(dedup_block_);
     key.assign(1, dedup_prefix);
     byte_writer(key).key_i64(expires).key_i64(dedup_block_++);
     value.clear();
@@ -120,13 +125,12 @@ void engine::checkpoint(state::write_batch& batch) {
     batch.put(key, value);
   }
   new_dedup_.clear();
-  if (dedup_expired_through_) {
-    std::string begin(1, dedup_prefix), end(1, dedup_prefix);
-    byte_writer(begin).key_i64(INT64_MIN);
-    byte_writer(end).key_i64(*dedup_expired_through_ + 1);
-    batch.del_range(begin, end);
-    dedup_expired_through_.reset();
+  for (const auto& [expires, block] : expired_dedup_blocks_) {
+    key.assign(1, dedup_prefix);
+    byte_writer(key).key_i64(expires).key_i64(block);
+    batch.del(key);
   }
+  expired_dedup_blocks_.clear();
 
   for (const segment_key& k : deleted_segments_)
     batch.del(segment_store_key(k.tenant->name, k.start));
@@ -200,6 +204,7 @@ result<void> engine::restore(state::kv_store& store) {
     if (!(r.skip(1) && r.key_i64(expires) && r.key_i64(block) && r.at_end()) ||
         v.size() % (2 * sizeof(hash128)) != 0)
       return corrupt("dedup record");
+    dedup_blocks_[expires].push_back(block);
     byte_reader rv(v);
     auto& bucket = dedup_expiry_[expires];
     for (size_t n = v.size() / (2 * sizeof(hash128)); n > 0; --n) {

@@ -313,6 +313,52 @@ TEST_P(EnginePropertyTest, CheckpointAndRestoreGiveTheSameRecordsAsOneRun) {
   EXPECT_EQ(e->counters().dead_letters, fresh->counters().dead_letters);
 }
 
+// Dedup keys and segments leave the store once their period is past the settlement window, so
+// state stays bounded without a dedup window shorter than the acceptance window.
+TEST(EngineStateTest, ExpiredStateLeavesTheStore) {
+  auto cat = load_catalog();
+  engine_options o;
+  o.settlement = millis(3'600'000);
+  auto e = make_engine(cat, o);
+  auto store = state::memory_store::create();
+  auto g = generate(7, 4000, 24 * 75);  // March to mid-May
+  auto count = [&](char prefix) {
+    int n = 0;
+    EXPECT_OK(store->scan_prefix(std::string(1, prefix), [&](std::string_view, std::string_view) {
+      ++n;
+      return true;
+    }));
+    return n;
+  };
+  std::vector<output_record> out;
+  int max_dedup_blocks = 0;
+  for (size_t i = 0; i < g.events.size(); ++i) {
+    e->process(g.events[i], wall, out);
+    if (i % 200 == 199) {
+      state::write_batch batch;
+      e->checkpoint(batch);
+      ASSERT_OK(store->write(batch));
+      max_dedup_blocks = std::max(max_dedup_blocks, count('d'));
+    }
+  }
+  state::write_batch batch;
+  e->checkpoint(batch);
+  ASSERT_OK(store->write(batch));
+  // Only the periods still open (May, and April within its settlement) keep keys.
+  int live = 0;
+  ASSERT_OK(store->scan_prefix("d", [&](std::string_view k, std::string_view) {
+    ++live;
+    EXPECT_GT(std::string(k).size(), 1u);
+    return true;
+  }));
+  EXPECT_GT(max_dedup_blocks, live) << "expired dedup blocks were deleted";
+  EXPECT_LE(count('s'), 3 * 6) << "segments of settled periods were deleted";
+  // A restore of what is left behaves like the engine that wrote it.
+  auto restored = make_engine(cat, o);
+  ASSERT_OK(restored->restore(*store));
+  EXPECT_EQ(restored->counters().accepted, e->counters().accepted);
+}
+
 INSTANTIATE_TEST_SUITE_P(Seeds, EnginePropertyTest, testing::Values(1u, 2u, 3u, 42u, 1234u));
 
 }  // namespace
