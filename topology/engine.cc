@@ -66,7 +66,7 @@ result<std::optional<std::string>> engine::apply_subscription(const subscription
   for (auto it = segment_starts_.begin(); it != segment_starts_.end();) {
     it = it->tenant == t ? segment_starts_.erase(it) : std::next(it);
   }
-  schedule_next_segment(*t, stream_time_.value_or(timestamp{INT64_MIN}));
+  schedule_next_segment(*t, close_horizon().value_or(timestamp{INT64_MIN}));
   return applied;
 }
 
@@ -192,7 +192,7 @@ void engine::process(std::string_view raw, timestamp wall_clock, std::vector<out
   int64_t aligned = ev.time.ms - ((ev.time.ms % size) + size) % size;
   int64_t w_start = std::max(aligned, seg.start.ms);
   int64_t w_end = std::min(aligned + size, seg.end.ms);
-  bool late = stream_time_ && stream_time_->ms >= w_end + options_.grace.count();
+  bool late = close_horizon() && close_horizon()->ms >= w_end + options_.grace.count();
 
   if (late) {
     apply_late(*state, ev, out);
@@ -655,9 +655,22 @@ void engine::apply_late(segment_state& s, const decoded_event& ev,
 
 // ---- stream time -----------------------------------------------------------------------------
 
+std::optional<timestamp> engine::close_horizon() const {
+  if (!closed_through_) return stream_time_;
+  if (!stream_time_) return closed_through_;
+  return std::max(*stream_time_, *closed_through_);
+}
+
+void engine::close_idle(timestamp wall_clock, std::vector<output_record>& out) {
+  if (closed_through_ && wall_clock <= *closed_through_) return;
+  closed_through_ = wall_clock;
+  advance(out, /*drain=*/false);
+}
+
 void engine::advance(std::vector<output_record>& out, bool drain) {
-  if (!stream_time_) return;
-  const int64_t now = stream_time_->ms;
+  const auto horizon = close_horizon();
+  if (!horizon) return;
+  const int64_t now = horizon->ms;
   const int64_t grace = options_.grace.count();
   // Segments exist once stream time reaches their start, events or not.
   while (!segment_starts_.empty() && segment_starts_.begin()->start <= now) {

@@ -73,6 +73,12 @@ class engine {
   // max.future check.
   void process(std::string_view raw, timestamp wall_clock, std::vector<output_record>& out);
 
+  // The idle rule (SPEC §4): a task whose partition has had nothing to read for idle.close closes
+  // every window and finalises every segment with wall-clock time >= its end + grace, and opens
+  // the segments that began by then. Later events for what it closed are late (adjustments).
+  // Stream time does not move: too_late still follows event time only.
+  void close_idle(timestamp wall_clock, std::vector<output_record>& out);
+
   // End of input (offline): closes every open window and finalises every segment that has
   // begun by the final stream time, as if the grace had passed.
   void finish(std::vector<output_record>& out);
@@ -126,6 +132,8 @@ class engine {
   void apply_late(segment_state& s, const decoded_event& ev, std::vector<output_record>& out);
   void expire();
   void mark_dirty(segment_state& s);
+  // What windows and segments are closed by: max(stream time, close_idle's wall clock).
+  std::optional<timestamp> close_horizon() const;
   bool too_late(std::string_view raw, const decoded_event& ev, const period& p,
                 std::vector<output_record>& out);
   void mark_dirty(const window_key& k, open_window& w);
@@ -149,6 +157,7 @@ class engine {
   subscription_book book_;
   decoded_event scratch_;
   std::optional<timestamp> stream_time_;
+  std::optional<timestamp> closed_through_;  // the wall-clock horizon of close_idle()
   engine_counters counters_;
 
   absl::flat_hash_map<hash128, dedup_entry, hash128_hash> dedup_;

@@ -156,6 +156,7 @@ void engine::checkpoint(state::write_batch& batch) {
   value.clear();
   byte_writer w(value);
   w.u8(stream_time_ ? 1 : 0).i64(stream_time_ ? stream_time_->ms : 0).i64(dedup_block_);
+  w.u8(closed_through_ ? 1 : 0).i64(closed_through_ ? closed_through_->ms : 0);
   w.i64(counters_.accepted).i64(counters_.duplicates);
   for (int64_t n : counters_.dead_letters) w.i64(n);
   w.i64(static_cast<int64_t>(seq_.size()));
@@ -180,7 +181,10 @@ result<void> engine::restore(state::kv_store& store) {
     byte_reader r(**meta);
     uint8_t has_time = 0;
     int64_t t = 0, n = 0;
-    bool ok = r.u8(has_time) && r.i64(t) && r.i64(dedup_block_) && r.i64(counters_.accepted) &&
+    uint8_t has_closed = 0;
+    int64_t closed = 0;
+    bool ok = r.u8(has_time) && r.i64(t) && r.i64(dedup_block_) && r.u8(has_closed) &&
+              r.i64(closed) && r.i64(counters_.accepted) &&
               r.i64(counters_.duplicates);
     for (int64_t& c : counters_.dead_letters) ok = ok && r.i64(c);
     ok = ok && r.i64(n) && n >= 0;
@@ -195,6 +199,7 @@ result<void> engine::restore(state::kv_store& store) {
     }
     if (!ok || !r.at_end()) return fail("state store: corrupt meta record");
     if (has_time) stream_time_ = timestamp{t};
+    if (has_closed) closed_through_ = timestamp{closed};
   }
 
   auto dedup_scan = store.scan_prefix(std::string(1, dedup_prefix), [&](std::string_view k,
@@ -328,7 +333,7 @@ result<void> engine::restore(state::kv_store& store) {
   // Segment openings still ahead of stream time.
   segment_starts_.clear();
   for (const tenant* t : book_.tenants())
-    schedule_next_segment(*t, stream_time_.value_or(timestamp{INT64_MIN}));
+    schedule_next_segment(*t, close_horizon().value_or(timestamp{INT64_MIN}));
   return {};
 }
 

@@ -359,6 +359,38 @@ TEST(EngineStateTest, ExpiredStateLeavesTheStore) {
   EXPECT_EQ(restored->counters().accepted, e->counters().accepted);
 }
 
+// The idle rule: a quiet partition still bills by the wall clock, and an event for a window the
+// wall clock closed is late (an adjustment), while too_late keeps following event time.
+TEST(EngineIdleCloseTest, WallClockClosesWindowsAndBillsQuietTenants) {
+  auto cat = load_catalog();
+  auto e = make_engine(cat);
+  std::vector<output_record> out;
+  auto event = [](std::string id, std::string time) {
+    return R"({"specversion":"1.0","id":")" + id +
+           R"(","source":"s","type":"call","subject":"t1","time":")" + time + R"("})";
+  };
+  e->process(event("a", "2026-03-05T10:15:00Z"), wall, out);
+  ASSERT_TRUE(out.empty()) << "the window is still open";
+  // Nothing more arrives; the wall clock passes the window end + grace.
+  e->close_idle(timestamp{1'772'709'000'000}, out);  // 2026-03-05T11:10:00Z
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].kind, output_kind::charge);
+  EXPECT_NE(out[0].value.find(R"("window_start":"2026-03-05T10:00:00Z")"), std::string::npos);
+  out.clear();
+  // A straggler for that window is now late: an adjustment, not a second charge line.
+  e->process(event("b", "2026-03-05T10:45:00Z"), wall, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].kind, output_kind::adjustment) << out[0].value;
+  out.clear();
+  // Past the end of March + grace, t1's March segment is final and April's begins: recurring
+  // and minimum lines without any event.
+  e->close_idle(timestamp{1'775'002'200'000}, out);  // 2026-04-01T00:10:00Z
+  int recurring = 0;
+  for (const auto& r : out) recurring += r.value.find(R"("kind":"recurring")") != std::string::npos;
+  EXPECT_GE(recurring, 1) << "quiet tenants still get their recurring fee";
+  EXPECT_EQ(e->counters().dead_letters[static_cast<size_t>(dead_letter_reason::too_late)], 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Seeds, EnginePropertyTest, testing::Values(1u, 2u, 3u, 42u, 1234u));
 
 }  // namespace
