@@ -194,6 +194,7 @@ void engine::process(std::string_view raw, timestamp wall_clock, std::vector<out
   int64_t w_end = std::min(aligned + size, seg.end.ms);
   bool late = close_horizon() && close_horizon()->ms >= w_end + options_.grace.count();
 
+  if (state->cat != catalog_) remap_readings(*state->cat, ev);
   if (late) {
     apply_late(*state, ev, out);
     mark_dirty(*state);
@@ -215,6 +216,24 @@ void engine::process(std::string_view raw, timestamp wall_clock, std::vector<out
 
   if (!stream_time_ || ev.time > *stream_time_) stream_time_ = ev.time;
   advance(out, /*drain=*/false);
+}
+
+// Events are decoded with the current catalog; a segment that started under an earlier one
+// (before a reload) rates with that one, whose meters may be numbered differently.
+void engine::remap_readings(const catalog& segment_catalog, decoded_event& ev) const {
+  size_t kept = 0;
+  for (meter_reading& r : ev.readings) {
+    const std::string& key = catalog_->meters[r.meter].key;
+    for (uint32_t i = 0; i < segment_catalog.meters.size(); ++i) {
+      if (segment_catalog.meters[i].key == key) {
+        r.meter = i;
+        if (&ev.readings[kept] != &r) ev.readings[kept] = std::move(r);  // no self-move
+        ++kept;
+        break;
+      }
+    }
+  }
+  ev.readings.resize(kept);
 }
 
 bool engine::too_late(std::string_view raw, const decoded_event& ev, const period& p,

@@ -65,6 +65,10 @@ class engine {
   engine(engine_options options, std::shared_ptr<const catalog> cat);
   ~engine();
 
+  // Replaces the catalog for segments that start after now (catalog reload); running segments
+  // keep the catalog they started with.
+  void set_catalog(std::shared_ptr<const catalog> cat) { catalog_ = std::move(cat); }
+
   // Adds a subscription record. Ok with a warning sentence when part of it is ignored.
   result<std::optional<std::string>> apply_subscription(const subscription_record& r);
 
@@ -132,6 +136,7 @@ class engine {
   void apply_late(segment_state& s, const decoded_event& ev, std::vector<output_record>& out);
   void expire();
   void mark_dirty(segment_state& s);
+  void remap_readings(const catalog& segment_catalog, decoded_event& ev) const;
   // What windows and segments are closed by: max(stream time, close_idle's wall clock).
   std::optional<timestamp> close_horizon() const;
   bool too_late(std::string_view raw, const decoded_event& ev, const period& p,

@@ -1,0 +1,104 @@
+// A task: one input partition's processing, state and outputs (DESIGN.md §Data flow).
+//
+// State lives in its own RocksDB under <state.dir>/<application.id>/task-<partition>. Every
+// commit puts the engine's state changes, the outgoing records (the outbox) and the next input
+// offset into one WriteBatch; the same operations go to the changelog partition, ending with the
+// offset record, which marks the batch complete. Restoring replays complete batches only.
+//
+// Commit protocol, driven by the runtime for all its tasks:
+//   prepare_commit()   local WriteBatch: state + outbox + offset                  (atomic)
+//   produce_changelog() the batch's operations to <app>-state-changelog[p]
+//   --- runtime: flush (at_least_once) — or everything below in one transaction (exactly_once_v2)
+//   produce_outputs()  the outbox records to the output topics
+//   --- runtime: flush
+//   mark_published()   delete the outbox entries (their changelog tombstones go with the next batch)
+// A crash anywhere either replays input (nothing of the batch was published) or republishes
+// identical outbox records (same ids, same bytes) when the task opens again.
+//
+// Thread-safety: a task is used by one thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "processor/kafka/client.h"
+#include "processor/runtime/run_options.h"
+#include "state/rocksdb_store.h"
+#include "topology/engine.h"
+
+namespace meterflow {
+
+// What the tasks of a runtime share; owned by the runtime.
+struct task_env {
+  const run_options* options = nullptr;
+  kafka::producer* producer = nullptr;
+  std::string bootstrap;
+  // Where status lines go (restores, republished outboxes).
+  std::function<void(const std::string&)> log;
+};
+
+class task {
+ public:
+  // Opens (or restores) the task's state and republishes any outbox left by a crash.
+  // `subscriptions` is the full history of this partition's subscription records, in order.
+  static result<std::unique_ptr<task>> open(const task_env& env, int32_t partition,
+                                            std::shared_ptr<const catalog> cat,
+                                            const std::vector<subscription_record>& subscriptions);
+  ~task();
+
+  int32_t partition() const { return partition_; }
+  // The next input offset to read (from the committed state), or invalid for a fresh task.
+  kafka::kafka_offset next_offset() const { return kafka::kafka_offset{next_offset_}; }
+
+  void apply_subscription(const subscription_record& r);
+  // A reloaded catalog: for segments that start from now on.
+  void set_catalog(std::shared_ptr<const catalog> cat) { engine_->set_catalog(std::move(cat)); }
+  // Processes one input record at `offset`.
+  void process(std::string_view value, int64_t offset, timestamp wall_clock);
+  // Closes by the wall clock what a quiet partition owes (SPEC §4 idle.close).
+  void close_idle(timestamp wall_clock);
+
+  // True when records or state changed since the last commit.
+  bool dirty() const { return dirty_; }
+
+  [[nodiscard]] result<void> prepare_commit();
+  [[nodiscard]] result<void> produce_changelog();
+  [[nodiscard]] result<void> produce_outputs();
+  [[nodiscard]] result<void> mark_published();
+
+  const engine_counters& counters() const { return engine_->counters(); }
+
+ private:
+  task(const task_env& env, int32_t partition) : env_(env), partition_(partition) {}
+  result<void> restore_from_changelog(const std::string& dir, bool local_present,
+                                      int64_t local_seq, bool& changelog_behind);
+  result<void> write_snapshot_to_changelog();
+  result<void> republish_outbox();
+  result<void> produce_ops(const state::write_batch& batch);
+  std::string meta_value() const;
+
+  struct outgoing {
+    std::string key;  // outbox store key
+    output_record record;
+    int64_t source_offset = -1;
+  };
+
+  const task_env& env_;
+  int32_t partition_;
+  std::unique_ptr<state::rocksdb_store> store_;
+  std::unique_ptr<engine> engine_;
+  std::vector<output_record> fresh_;       // emitted since the last prepare_commit
+  std::vector<int64_t> fresh_offsets_;     // source offset per fresh record (dead letters)
+  std::vector<outgoing> outbox_;           // prepared, not yet marked published
+  state::write_batch batch_;               // the prepared batch (for the changelog)
+  state::write_batch unsent_;              // published-marks not yet on the changelog
+  int64_t next_offset_ = kafka::kafka_offset::invalid().value;
+  int64_t commit_seq_ = 0;
+  int64_t outbox_seq_ = 0;
+  bool dirty_ = false;
+};
+
+}  // namespace meterflow
