@@ -5,6 +5,10 @@
 
 #include <CLI/CLI.hpp>
 
+#include "processor/commands/dev_cluster.h"
+#include "processor/commands/produce.h"
+#include "processor/commands/totals.h"
+#include "processor/commands/run.h"
 #include "processor/line_reader.h"
 #include "processor/offline_rate.h"
 #include "processor/totals.h"
@@ -130,9 +134,55 @@ int main(int argc, char** argv) {
   std::vector<std::string> totals_files;
   auto* tot = app.add_subcommand(
       "totals", "Sum charges and adjustments per tenant|period_start|kind|meter, each id once");
-  tot->add_option("files", totals_files, "JSONL files of charge and adjustment records")
+  auto* tot_files = tot->add_option("files", totals_files, "JSONL files of charge and adjustment records")
+      ->check(CLI::ExistingFile);
+  topic_totals_options topic_totals;
+  auto* tot_bootstrap = tot->add_option("--bootstrap", topic_totals.bootstrap,
+                                        "Read topics from this Kafka cluster instead of files")
+                            ->excludes(tot_files);
+  tot->add_option("--topics", topic_totals.topics, "Topics to read, comma-separated")
+      ->delimiter(',')
+      ->needs(tot_bootstrap);
+  tot->add_option("--timeout", "How long reading to the end may take (default 60s)")
+      ->check(CLI::Validator(duration_option{&topic_totals.timeout}, "DURATION"));
+  tot->add_option("-X", topic_totals.kafka_settings, "librdkafka setting key=value (repeatable)");
+  tot->footer(totals_help);
+
+  dev_cluster_options dev;
+  run_command_options run_opts;
+  auto* rn = app.add_subcommand("run", "Run the stream processor on Kafka (embedded cluster without bootstrap.servers)");
+  rn->add_option("--config", run_opts.config_path, "Properties file (Kafka Streams style)")
+      ->check(CLI::ExistingFile);
+  rn->add_option("--set", run_opts.overrides, "Override a property: --set grace.ms=60000");
+
+  auto* dc = app.add_subcommand(
+      "dev-cluster", "Run a development Kafka cluster on 127.0.0.1 (librdkafka's mock brokers)");
+  dc->add_option("--brokers", dev.brokers, "Number of brokers (default 3)")->check(CLI::Range(1, 32));
+  dc->add_option("--topic", dev.topics, "Create a topic NAME:PARTITIONS (repeatable)");
+  dc->add_option("--port", dev.port, "Fixed bootstrap port on 127.0.0.1 (forwards to the first broker that is up)")
+      ->check(CLI::Range(1, 65535));
+  dc->add_option("--bootstrap-file", dev.bootstrap_file,
+                 "Also write the bootstrap address to this file (removed on exit)");
+  dc->add_flag("--ignore-stdin", dev.ignore_stdin,
+               "Read no commands; run until SIGTERM/SIGINT (for background jobs)");
+  dc->footer(dev_cluster_help);
+
+  produce_options produce;
+  auto* pr = app.add_subcommand("produce", "Produce each line of a JSONL file as one record");
+  pr->add_option("--bootstrap", produce.bootstrap, "Kafka bootstrap servers")->required();
+  pr->add_option("--topic", produce.topic, "Target topic")->required();
+  pr->add_option("file", produce.file, "JSONL file (one record per non-blank line)")
       ->required()
       ->check(CLI::ExistingFile);
+  pr->add_option("--key-field", produce.key_field,
+                 "Top-level string member used as the key (default subject; else a null key)");
+  pr->add_option("--partition", produce.partition,
+                 "Produce every record to this partition (default: by key)");
+  pr->add_flag("--partitions-from-topic", produce.partitions_from_topic,
+               "Look the topic up first and fail if it does not exist (no auto-creation)");
+  pr->add_option("--timeout", "How long to wait for all acknowledgements (default 60s)")
+      ->check(CLI::Validator(duration_option{&produce.timeout}, "DURATION"));
+  pr->add_option("-X", produce.kafka_settings, "librdkafka setting key=value (repeatable)");
 
   try {
     app.parse(argc, argv);
@@ -144,6 +194,22 @@ int main(int argc, char** argv) {
     return cmd_rate(rate);
   }
   if (*cc) return cmd_check_catalog(catalog_path);
-  if (*tot) return cmd_totals(totals_files);
+  if (*tot) {
+    if (!topic_totals.bootstrap.empty()) {
+      if (topic_totals.topics.empty()) {
+        std::fprintf(stderr, "meterflow totals: --bootstrap needs --topics\n");
+        return 2;
+      }
+      return run_totals(topic_totals);
+    }
+    if (totals_files.empty()) {
+      std::fprintf(stderr, "meterflow totals: give JSONL files, or --bootstrap and --topics\n");
+      return 2;
+    }
+    return cmd_totals(totals_files);
+  }
+  if (*rn) return run_run(run_opts);
+  if (*dc) return run_dev_cluster(dev);
+  if (*pr) return run_produce(produce);
   return 2;
 }

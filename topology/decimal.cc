@@ -1,8 +1,10 @@
 #include "topology/decimal.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstddef>
 #include <limits>
+#include <type_traits>
 
 #include "base/assert.h"
 
@@ -24,12 +26,28 @@ constexpr decimal::rep min_raw = std::numeric_limits<decimal::rep>::min();
 bool is_odd(const u128& q) { return (q & 1) != 0; }
 bool is_odd(const wide& q) { return bit_test(q, 0); }
 
+// Division of 128-bit values that fit in 64 bits (most quantities and amounts) in one native
+// instruction rather than the __udivti3 library routine.
+template <class Unsigned>
+void divide(const Unsigned& n, const Unsigned& d, Unsigned& q, Unsigned& r) {
+  if constexpr (std::is_same_v<Unsigned, u128>) {
+    constexpr u128 max64 = std::numeric_limits<uint64_t>::max();
+    if (n <= max64 && d <= max64) {
+      q = uint64_t(n) / uint64_t(d);
+      r = uint64_t(n) % uint64_t(d);
+      return;
+    }
+  }
+  q = n / d;
+  r = n % d;
+}
+
 // Rounds magnitude / divisor (divisor > 0) to an integer. The tie is decided on the exact
 // remainder: comparing r with divisor - r avoids computing 2r, which could overflow.
 template <class Unsigned>
 Unsigned round_quotient(const Unsigned& magnitude, const Unsigned& divisor, rounding_mode mode) {
-  Unsigned q = magnitude / divisor;
-  const Unsigned r = magnitude % divisor;
+  Unsigned q, r;
+  divide(magnitude, divisor, q, r);
   const Unsigned rest = divisor - r;
   const bool round_up = r > rest || (r == rest && (mode == rounding_mode::half_up || is_odd(q)));
   if (round_up) ++q;
@@ -80,23 +98,36 @@ void check_digits(int digits) {
 // ---------------------------------------------------------------------------------------------
 // Text output.
 
+// Writes the digits of v ending at `end`; returns where they begin. Values that fit in 64 bits
+// (nearly all amounts and quantities) avoid the slow 128-bit division per digit.
+char* format_uint(char* end, u128 v) {
+  char* p = end;
+  while (v > std::numeric_limits<uint64_t>::max()) {
+    *--p = char('0' + int(v % 10));
+    v /= 10;
+  }
+  uint64_t small = static_cast<uint64_t>(v);
+  do {
+    *--p = char('0' + int(small % 10));
+    small /= 10;
+  } while (small != 0);
+  return p;
+}
+
 void append_uint(std::string& out, u128 v) {
   char buf[40];  // 2^128 has 39 digits
   char* end = buf + sizeof(buf);
-  char* p = end;
-  do {
-    *--p = char('0' + int(v % 10));
-    v /= 10;
-  } while (v != 0);
-  out.append(p, end);
+  out.append(format_uint(end, v), end);
 }
 
 // Appends exactly `width` digits of v, zero-padded on the left.
 void append_padded(std::string& out, u128 v, int width) {
-  std::string digits;
-  append_uint(digits, v);
-  out.append(std::size_t(width) - std::min(digits.size(), std::size_t(width)), '0');
-  out += digits;
+  char buf[40];
+  char* end = buf + sizeof(buf);
+  const char* p = format_uint(end, v);
+  const std::size_t n = static_cast<std::size_t>(end - p);
+  out.append(std::size_t(width) - std::min(n, std::size_t(width)), '0');
+  out.append(p, n);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -245,33 +276,44 @@ result<decimal> decimal::parse(std::string_view text, decimal_limits limits) {
 }
 
 std::string decimal::to_string() const {
+  std::string out;
+  append_to(out);
+  return out;
+}
+
+std::string decimal::to_fixed(int digits, rounding_mode mode) const {
+  std::string out;
+  append_fixed(out, digits, mode);
+  return out;
+}
+
+void decimal::append_to(std::string& out) const {
   const u128 mag = magnitude(raw_);
   const u128 unit = pow10_u(scale);
-  std::string out;
   if (raw_ < 0) out += '-';
-  append_uint(out, mag / unit);
-  const u128 frac = mag % unit;
+  u128 whole, frac;
+  divide(mag, unit, whole, frac);
+  append_uint(out, whole);
   if (frac != 0) {
     out += '.';
     append_padded(out, frac, scale);
     while (out.back() == '0') out.pop_back();
   }
-  return out;
 }
 
-std::string decimal::to_fixed(int digits, rounding_mode mode) const {
+void decimal::append_fixed(std::string& out, int digits, rounding_mode mode) const {
   check_digits(digits);
   // Rounded on the magnitude, never re-signed: this cannot overflow even at the range edge.
   const u128 q = round_quotient<u128>(magnitude(raw_), pow10_u(scale - digits), mode);
   const u128 unit = pow10_u(digits);
-  std::string out;
   if (raw_ < 0 && q != 0) out += '-';  // -0.001 prints as "0.00", not "-0.00"
-  append_uint(out, q / unit);
+  u128 whole, frac;
+  divide(q, unit, whole, frac);
+  append_uint(out, whole);
   if (digits > 0) {
     out += '.';
-    append_padded(out, q % unit, digits);
+    append_padded(out, frac, digits);
   }
-  return out;
 }
 
 std::optional<decimal> decimal::checked_add(decimal other) const {
@@ -342,6 +384,21 @@ exact exact::operator-(const exact& o) const {
 
 result<decimal> exact::round(int digits, rounding_mode mode) const {
   check_digits(digits);
+  // Products of everyday prices and quantities fit in 127 bits: the same exact rounding in
+  // native 128-bit arithmetic instead of 256-bit multiprecision division.
+  static const wide limit = wide(u128(1) << 127);
+  if (raw_ > -limit && raw_ < limit) {
+    const bool negative = raw_ < 0;
+    const u128 mag = static_cast<u128>(negative ? wide(-raw_) : raw_);
+    // 10^(24 - digits) <= 10^24 < 2^80 (and < 1.7e38, so decimal::pow10 holds it too).
+    const u128 q = round_quotient<u128>(mag, u128(decimal::pow10(scale - digits)), mode);
+    const u128 step = pow10_u(decimal::scale - digits);
+    u128 scaled;
+    if (!__builtin_mul_overflow(q, step, &scaled)) {
+      if (auto raw = signed_from(scaled, negative)) return decimal::from_raw(*raw);
+    }
+    return fail("amount exceeds the decimal range (|value| < 1.7e26)");
+  }
   return round_wide(raw_, pow10_wide(scale - digits), digits, mode);
 }
 

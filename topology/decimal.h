@@ -57,6 +57,10 @@ class decimal {
   // Exactly `digits` fractional digits (0..12), rounding with `mode` if the value has more:
   // "0.60", "-1.25", "10" (digits 0). A value that rounds to zero prints unsigned ("0.00").
   std::string to_fixed(int digits, rounding_mode mode = rounding_mode::half_even) const;
+  // The same texts appended to `out`: output lines are built without a string per number.
+  void append_to(std::string& out) const;
+  void append_fixed(std::string& out, int digits,
+                    rounding_mode mode = rounding_mode::half_even) const;
 
   // Checked arithmetic: nullopt on overflow of the 128-bit range.
   std::optional<decimal> checked_add(decimal other) const;

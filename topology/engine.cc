@@ -62,11 +62,43 @@ result<std::optional<std::string>> engine::apply_subscription(const subscription
   if (!applied) return applied;
   const tenant* t = book_.find(r.tenant);
   current_segment_.erase(t);
-  // Re-plan this tenant's next segment opening from the current stream time.
-  for (auto it = segment_starts_.begin(); it != segment_starts_.end();) {
-    it = it->tenant == t ? segment_starts_.erase(it) : std::next(it);
+
+  // A record inside a running segment cuts it: the segment ends where the record starts (its
+  // recurring fee and minimum are prorated to the shorter stretch). A segment already final was
+  // billed; changing it is a re-rating (backfill).
+  for (auto it = segments_.lower_bound(segment_key{t, INT64_MIN});
+       it != segments_.end() && it->first.tenant == t; ++it) {
+    segment_state& s = *it->second;
+    if (!(s.seg.start < r.start && r.start < s.seg.end)) continue;
+    if (s.final) {
+      std::string warning = "tenant " + t->name + ": the subscription record starting " +
+                            format_utc(r.start) + " falls in a segment already billed (" +
+                            format_utc(s.seg.start) + " to " + format_utc(s.seg.end) +
+                            "); it applies from the next segment on";
+      if (!*applied) applied = std::optional<std::string>(std::move(warning));
+      continue;
+    }
+    due_segments_.erase(due_segment{s.seg.end.ms, it->first});
+    s.seg.end = r.start;
+    s.json_members.clear();
+    due_segments_.insert(due_segment{s.seg.end.ms, it->first});
+    mark_dirty(s);
   }
-  schedule_next_segment(*t, close_horizon().value_or(timestamp{INT64_MIN}));
+
+  // Plan the tenant's next segment opening: from the record's start, but never earlier than what
+  // may still be billed (a segment past its settlement window was billed and dropped: opening it
+  // again would bill it twice), and never later than the opening already planned.
+  timestamp from = r.start;
+  if (stream_time_) {
+    const timestamp settled = *stream_time_ - options_.settlement;
+    if (settled > from) from = t->schedule.period_containing(settled).start;
+  }
+  if (auto planned = planned_start_.find(t); planned != planned_start_.end()) {
+    from = std::min(from, timestamp{planned->second});
+    segment_starts_.erase(start_key{planned->second, t});
+    planned_start_.erase(planned);
+  }
+  schedule_next_segment(*t, from);
   return applied;
 }
 
@@ -75,6 +107,7 @@ void engine::schedule_next_segment(const tenant& t, timestamp from) {
        s = subscription_book::next_segment_from(t, s->end)) {
     if (!segments_.contains(segment_key{&t, s->start.ms})) {
       segment_starts_.insert(start_key{s->start.ms, &t});
+      planned_start_[&t] = s->start.ms;
       return;
     }
   }
@@ -182,7 +215,7 @@ void engine::process(std::string_view raw, timestamp wall_clock, std::vector<out
     }
     return;
   }
-  dedup_expiry_[accept_until.ms].push_back(ev.key);
+  dedup_expiry_bucket(accept_until.ms).push_back(ev.key);
   new_dedup_.emplace_back(ev.key, entry->second);
   ++counters_.accepted;
 
@@ -245,6 +278,17 @@ bool engine::too_late(std::string_view raw, const decoded_event& ev, const perio
                   format_utc(*stream_time_),
               out);
   return true;
+}
+
+// Consecutive events nearly always share an expiry (their period's end): remember the last
+// bucket instead of searching the map per event. std::map nodes are stable until erased, and
+// expire() forgets the cached bucket when it erases any.
+std::vector<hash128>& engine::dedup_expiry_bucket(int64_t expires) {
+  if (!last_dedup_bucket_ || last_dedup_expires_ != expires) {
+    last_dedup_bucket_ = &dedup_expiry_[expires];
+    last_dedup_expires_ = expires;
+  }
+  return *last_dedup_bucket_;
 }
 
 void engine::mark_dirty(segment_state& s) {
@@ -336,7 +380,7 @@ struct line_fields {
   std::optional<decimal> quantity, segment_quantity;
   decimal amount;
   const usage_cost* cost = nullptr;
-  const std::vector<std::pair<std::string, decimal>>* groups = nullptr;
+  const std::vector<std::pair<std::string_view, decimal>>* groups = nullptr;
   int64_t events = 0;
   bool prorated = false;
   hash128 id;
@@ -371,25 +415,28 @@ static std::string format_line(engine::segment_state& s, const line_fields& f, i
   json_writer w(out);
   w.begin_object();
   w.member("record", f.adjustment ? "adjustment" : "charge");
-  w.member("id", (f.adjustment ? "a-" : "c-") + to_hex(f.id));
+  w.key("id").value(f.adjustment ? "a-" : "c-", f.id);
   w.member("kind", f.kind);
   if (f.m) w.member("meter", f.m->key);
   w.raw_members(segment_members(s));
   w.member("window_start", f.window_start);
   w.member("window_end", f.window_end);
-  if (f.quantity) w.member("quantity", f.quantity->to_string());
-  if (f.segment_quantity) w.member("segment_quantity", f.segment_quantity->to_string());
-  w.member("amount", f.amount.to_fixed(cat.rounding_scale, cat.rounding));
+  if (f.quantity) w.member("quantity", *f.quantity);
+  if (f.segment_quantity) w.member("segment_quantity", *f.segment_quantity);
+  w.key("amount").fixed_value(f.amount, cat.rounding_scale, cat.rounding);
   if (f.cost) {
     w.key("breakdown").begin_array();
     for (const tier_share& t : f.cost->breakdown) {
       w.begin_object();
       w.member("tier", int64_t{t.tier});
-      w.member("units", t.units.to_string());
-      w.member("unit_price", t.unit_price.to_string());
-      if (t.flat_price) w.member("flat_price", t.flat_price->to_string());
+      w.member("units", t.units);
+      w.member("unit_price", t.unit_price);
+      if (t.flat_price) w.member("flat_price", *t.flat_price);
       auto rounded = t.cost.round(cat.rounding_scale, cat.rounding);
-      w.member("amount", rounded ? rounded->to_fixed(cat.rounding_scale) : std::string("0"));
+      if (rounded)
+        w.key("amount").fixed_value(*rounded, cat.rounding_scale, rounding_mode::half_even);
+      else
+        w.member("amount", "0");
       w.end_object();
     }
     w.end_array();
@@ -406,7 +453,7 @@ static std::string format_line(engine::segment_state& s, const line_fields& f, i
           w.value(g.value);
       }
       w.end_object();
-      w.member("quantity", q.to_string());
+      w.member("quantity", q);
       w.end_object();
     }
     w.end_array();
@@ -486,10 +533,10 @@ void engine::close_window(std::map<window_key, open_window, window_key_less>::it
   // Per meter: fold the window into the segment, remembering the window's own quantity.
   struct window_result {
     decimal quantity;
-    std::vector<std::pair<std::string, decimal>> groups;
+    std::vector<std::pair<std::string_view, decimal>> groups;  // views of the window's keys
     int64_t events = 0;
   };
-  std::map<uint32_t, window_result> results;
+  small_map<uint32_t, window_result> results;  // a few meters: one allocation, not one each
   for (auto& [meter_index, wm] : w.meters) {
     const meter& m = cat.meters[meter_index];
     meter_progress& mp = s.meters[meter_index];
@@ -500,7 +547,9 @@ void engine::close_window(std::map<window_key, open_window, window_key_less>::it
       decimal gq = a.quantity(window_kind(m));
       wr.groups.emplace_back(group, gq);
       if (m.window_agg)
-        whole.add(m.agg, gq, gq.to_string(), timestamp{key.start}, group);
+        // Only a unique_count of window results compares their text.
+        whole.add(m.agg, gq, m.agg == aggregation::unique_count ? gq.to_string() : std::string(),
+                  timestamp{key.start}, group);
       else
         whole.merge(m.agg, a);
       merge_into(m, mp, key.start, group, a);
@@ -539,7 +588,7 @@ void engine::close_window(std::map<window_key, open_window, window_key_less>::it
     emit_alerts(s, i, timestamp{key.end}, out);
   }
   mark_dirty(s);
-  deleted_windows_.push_back(window_store_key(key));
+  deleted_windows_.push_back(key);
   s.open_windows.erase(key.start);
   windows_.erase(it);
 }
@@ -695,6 +744,7 @@ void engine::advance(std::vector<output_record>& out, bool drain) {
   while (!segment_starts_.empty() && segment_starts_.begin()->start <= now) {
     start_key sk = *segment_starts_.begin();
     segment_starts_.erase(segment_starts_.begin());
+    planned_start_.erase(sk.tenant);
     if (auto s = subscription_book::segment_at(*sk.tenant, timestamp{sk.start})) {
       std::string why;
       segment_for(*sk.tenant, *s, why);  // a segment without a plan version bills nothing
@@ -733,6 +783,7 @@ void engine::expire() {
       dedup_blocks_.erase(blocks);
     }
     dedup_expiry_.erase(dedup_expiry_.begin());
+    last_dedup_bucket_ = nullptr;
   }
   while (!segment_expiry_.empty() && segment_expiry_.begin()->first < now) {
     for (const segment_key& k : segment_expiry_.begin()->second) {

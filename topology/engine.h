@@ -167,10 +167,14 @@ class engine {
 
   absl::flat_hash_map<hash128, dedup_entry, hash128_hash> dedup_;
   std::map<int64_t, std::vector<hash128>> dedup_expiry_;
+  std::vector<hash128>& dedup_expiry_bucket(int64_t expires);
+  std::vector<hash128>* last_dedup_bucket_ = nullptr;  // dedup_expiry_[last_dedup_expires_]
+  int64_t last_dedup_expires_ = 0;
   std::map<segment_key, std::unique_ptr<segment_state>, segment_key_less> segments_;
   std::map<window_key, open_window, window_key_less> windows_;
   std::set<due_segment, due_segment_less> due_segments_;
   std::set<start_key, start_key_less> segment_starts_;
+  absl::flat_hash_map<const subscription_book::tenant*, int64_t> planned_start_;  // per tenant
   std::map<int64_t, std::vector<segment_key>> segment_expiry_;  // final segments by expiry
 
   // Changes since the last checkpoint.
@@ -183,7 +187,7 @@ class engine {
   std::vector<segment_key> dirty_segments_;   // each once: segment_state::dirty guards the push
   std::vector<segment_key> deleted_segments_;
   std::vector<window_key> dirty_windows_;     // each once: open_window::dirty guards the push
-  std::vector<std::string> deleted_windows_;  // encoded store keys
+  std::vector<window_key> deleted_windows_;  // store keys encoded at checkpoint
 
   // The segment each tenant's events fell in last: most events of a tenant hit the same one.
   absl::flat_hash_map<const subscription_book::tenant*, segment_state*> current_segment_;

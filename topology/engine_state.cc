@@ -26,6 +26,10 @@ const std::string meta_key = "m";
 
 void write_aggregate(byte_writer& w, const aggregate& a) {
   w.i64(a.count).dec(a.value).i64(a.latest_time.ms).str(a.latest_tiebreak);
+  if (a.distinct.empty()) {  // every aggregation but unique_count: skip the sort's vector
+    w.i64(0);
+    return;
+  }
   std::vector<std::string_view> distinct(a.distinct.begin(), a.distinct.end());
   std::sort(distinct.begin(), distinct.end());  // the same state gives the same bytes
   w.i64(static_cast<int64_t>(distinct.size()));
@@ -143,7 +147,7 @@ void engine::checkpoint(state::write_batch& batch) {
   }
   dirty_segments_.clear();
 
-  for (const std::string& k : deleted_windows_) batch.del(k);
+  for (const window_key& k : deleted_windows_) batch.del(window_store_key(k));
   deleted_windows_.clear();
   for (const window_key& k : dirty_windows_) {
     auto it = windows_.find(k);
@@ -332,6 +336,7 @@ result<void> engine::restore(state::kv_store& store) {
 
   // Segment openings still ahead of stream time.
   segment_starts_.clear();
+  planned_start_.clear();
   for (const tenant* t : book_.tenants())
     schedule_next_segment(*t, close_horizon().value_or(timestamp{INT64_MIN}));
   return {};

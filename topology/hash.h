@@ -65,14 +65,21 @@ class hasher {
   std::string spill_;
 };
 
+// 32 lower-case hex digits, appended to `out`.
+inline void append_hex(std::string& out, hash128 h) {
+  static constexpr char digits[] = "0123456789abcdef";
+  char buf[32];
+  for (int i = 0; i < 16; ++i) {
+    buf[15 - i] = digits[(h.hi >> (4 * i)) & 0xf];
+    buf[31 - i] = digits[(h.lo >> (4 * i)) & 0xf];
+  }
+  out.append(buf, sizeof buf);
+}
+
 // 32 lower-case hex digits.
 inline std::string to_hex(hash128 h) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out(32, '0');
-  for (int i = 0; i < 16; ++i) {
-    out[15 - i] = digits[(h.hi >> (4 * i)) & 0xf];
-    out[31 - i] = digits[(h.lo >> (4 * i)) & 0xf];
-  }
+  std::string out;
+  append_hex(out, h);
   return out;
 }
 

@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "topology/decimal.h"
+#include "topology/hash.h"
 #include "topology/time.h"
 
 namespace meterflow {
@@ -34,6 +36,31 @@ class json_writer {
     comma();
     out_ += '"';
     append_utc(out_, t);
+    out_ += '"';
+    return *this;
+  }
+  // A decimal as a JSON string of its shortest exact text (decimal::to_string), or with exactly
+  // `digits` fractional digits (decimal::to_fixed); written in place, no temporary string.
+  json_writer& value(decimal d) {
+    comma();
+    out_ += '"';
+    d.append_to(out_);
+    out_ += '"';
+    return *this;
+  }
+  json_writer& fixed_value(decimal d, int digits, rounding_mode mode) {
+    comma();
+    out_ += '"';
+    d.append_fixed(out_, digits, mode);
+    out_ += '"';
+    return *this;
+  }
+  // An identity hash as `prefix` followed by its 32 hex digits ("c-0123...").
+  json_writer& value(std::string_view prefix, hash128 id) {
+    comma();
+    out_ += '"';
+    escape_into(out_, prefix);
+    append_hex(out_, id);
     out_ += '"';
     return *this;
   }

@@ -391,6 +391,37 @@ TEST(EngineIdleCloseTest, WallClockClosesWindowsAndBillsQuietTenants) {
   EXPECT_EQ(e->counters().dead_letters[static_cast<size_t>(dead_letter_reason::too_late)], 0);
 }
 
+// A plan change that arrives while its segment is running cuts the segment: no overlap, each
+// stretch prorated once (t1: plan a 19.99 for 15 of 31 days, then plan b 35.00 for 16 of 31).
+TEST(EngineSubscriptionTest, LivePlanChangeCutsTheRunningSegment) {
+  auto cat = load_catalog();
+  auto e = make_engine(cat);
+  std::vector<output_record> out;
+  auto event = [](std::string id, std::string time) {
+    return R"({"specversion":"1.0","id":")" + id +
+           R"(","source":"s","type":"transfer","subject":"t1","time":")" + time +
+           R"(","data":{"gb":"1"}})";
+  };
+  e->process(event("a", "2026-03-05T10:00:00Z"), wall, out);
+  auto change = parse_subscription(R"({"tenant": "t1", "plan": "b", "start": "2026-03-16T00:00:00Z"})");
+  ASSERT_TRUE(change.has_value());
+  ASSERT_TRUE(e->apply_subscription(*change).has_value());
+  e->process(event("b", "2026-03-20T10:00:00Z"), wall, out);
+  e->process(event("c", "2026-04-02T10:00:00Z"), wall, out);
+  e->finish(out);
+  std::map<std::string, std::string> recurring;  // segment_start -> amount (March only)
+  for (const auto& r : out) {
+    auto v = view(r);
+    if (v["tenant"] == "t1" && v["kind"] == "recurring" && v["period_start"] == "2026-03-01T00:00:00Z")
+      recurring[v["segment_start"] + "/" + v["segment_end"]] = v["amount"];
+  }
+  std::map<std::string, std::string> expected = {
+      {"2026-03-01T00:00:00Z/2026-03-16T00:00:00Z", "9.67"},   // 19.99 x 15/31 = 9.6726
+      {"2026-03-16T00:00:00Z/2026-04-01T00:00:00Z", "18.06"},  // 35 x 16/31 = 18.0645
+  };
+  EXPECT_EQ(recurring, expected);
+}
+
 INSTANTIATE_TEST_SUITE_P(Seeds, EnginePropertyTest, testing::Values(1u, 2u, 3u, 42u, 1234u));
 
 }  // namespace

@@ -7,17 +7,26 @@
 #include <string>
 #include <vector>
 
+#include <boost/container/flat_map.hpp>
+
 #include "topology/engine.h"
 
 namespace meterflow {
 
 using tenant = subscription_book::tenant;
 
+// The per-segment and per-window maps below are small (a handful of meters, usually one group)
+// and are touched on every event and window close: sorted vectors keep each in one or two cache
+// lines and iterate in the same order as std::map did (the state encoding depends on it).
+template <class K, class V>
+using small_map = boost::container::flat_map<K, V>;
+
 // Per meter, what the closed windows of a segment (and late events) add up to.
 struct meter_progress {
   aggregate closed;  // meters without window_aggregation: every counted event
   // meters with window_aggregation: the aggregate of each (window start, group)
-  std::map<std::pair<int64_t, std::string>, aggregate> window_results;
+  // Appended in window order, so inserting at the end is the common case.
+  small_map<std::pair<int64_t, std::string>, aggregate> window_results;
   decimal quantity;  // the segment quantity Q of the closed part
 };
 
@@ -35,7 +44,7 @@ struct engine::segment_state {
   std::shared_ptr<const catalog> cat;  // the catalog the segment is rated with
   const plan* p = nullptr;
   const plan_version* version = nullptr;
-  std::map<uint32_t, meter_progress> meters;
+  small_map<uint32_t, meter_progress> meters;
   std::vector<charge_progress> charges;
   bool final = false;
   decimal recurring_total;  // recurring amounts emitted at finalisation
@@ -47,13 +56,13 @@ struct engine::segment_state {
 };
 
 struct window_meter {
-  std::map<std::string, aggregate> groups;  // by encoded group ("" without group_by)
+  small_map<std::string, aggregate> groups;  // by encoded group ("" without group_by)
   int64_t events = 0;
 };
 
 struct engine::open_window {
   segment_state* owner = nullptr;
-  std::map<uint32_t, window_meter> meters;
+  small_map<uint32_t, window_meter> meters;
   bool dirty = false;  // changed since the last checkpoint
 };
 
