@@ -4,6 +4,8 @@
 #include <functional>
 #include <map>
 
+#include "processor/kafka/client.h"
+
 namespace meterflow {
 
 namespace {
@@ -95,6 +97,17 @@ result<run_options> run_options::from_properties(const kafka::properties& props)
   }
   if (auto v = o.validate(); !v) return std::unexpected(v.error());
   return o;
+}
+
+result<std::unique_ptr<kafka::consumer>> make_reader(const run_options& o, const std::string& bootstrap,
+                                                     const std::string& purpose) {
+  kafka::consumer_options co;
+  co.bootstrap = bootstrap;
+  co.group_id = o.application_id + "-" + purpose;
+  co.settings = o.kafka;
+  co.settings.set("fetch.wait.max.ms", "50");
+  co.settings.set("enable.partition.eof", "true");
+  return kafka::consumer::create(co);
 }
 
 result<void> run_options::validate() const {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "base/result.h"
@@ -48,5 +49,13 @@ struct run_options {
 
   std::string changelog_topic() const { return application_id + "-state-changelog"; }
 };
+
+namespace kafka {
+class consumer;
+}
+// A consumer that reads assigned partitions outside the group (changelog restores, the
+// subscriptions table): short fetch waits, end-of-partition events on.
+result<std::unique_ptr<kafka::consumer>> make_reader(const run_options& o, const std::string& bootstrap,
+                                                     const std::string& purpose);
 
 }  // namespace meterflow

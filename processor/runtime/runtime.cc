@@ -104,13 +104,7 @@ result<void> processor_loop::start() {
   env_.log = log_line;
 
   // Subscriptions: the whole history, read to the end before any event is processed.
-  kafka::consumer_options so;
-  so.bootstrap = bootstrap_;
-  so.group_id = options_.application_id + "-subscriptions";
-  so.settings = options_.kafka;
-  so.settings.set("fetch.wait.max.ms", "100");
-  so.settings.set("enable.partition.eof", "true");
-  auto reader = kafka::consumer::create(so);
+  auto reader = make_reader(options_, bootstrap_, "subscriptions");
   if (!reader) return std::unexpected(reader.error());
   subscriptions_reader_ = std::move(*reader);
   auto input_partitions = subscriptions_reader_->partition_count(options_.input_topic, millis(30'000));

@@ -130,13 +130,7 @@ result<void> task::restore_from_changelog(const std::string& dir, bool local_pre
                                           int64_t local_seq, bool& changelog_behind) {
   const run_options& o = *env_.options;
   const std::string topic = o.changelog_topic();
-  kafka::consumer_options co;
-  co.bootstrap = env_.bootstrap;
-  co.group_id = o.application_id + "-restore";
-  co.settings = o.kafka;
-  co.settings.set("fetch.wait.max.ms", "50");
-  co.settings.set("enable.partition.eof", "true");
-  auto reader = kafka::consumer::create(co);
+  auto reader = make_reader(o, env_.bootstrap, "restore");
   if (!reader) return std::unexpected(reader.error());
   kafka::topic_partition tp{topic, kafka::partition_id{partition_}};
   auto wm = (*reader)->query_watermarks(tp, millis(10'000));
