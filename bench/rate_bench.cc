@@ -2,10 +2,12 @@
 // written by meterflow-gen, with the in-memory and the RocksDB state backend.
 //
 //   meterflow-bench-rate --dir DIR [--runs N (3)] [--backend both|memory|rocksdb] [--tmp DIR]
-//                        [--commit-every N (50000)]
+//                        [--commit-every N (50000)] [--window-ms N (3600000)]
 //
 // Per backend: events/s (input lines / elapsed_ns of the event loop, as run_rate reports it)
-// median, min and max over the runs; the counts, which must be identical across runs and
+// median, min and max over the runs; events per CPU second (input lines / user+system CPU time
+// of the whole run_rate call, all threads: less sensitive than wall time to other processes on a
+// shared machine, and it counts RocksDB's background flushes); the counts, which must be identical across runs and
 // backends (and so must the charges file, compared by hash) — any difference is a failure
 // (exit 1); the peak RSS. For RocksDB also the size of the state directory after the run (the
 // store is closed, so memtables are flushed to SST files) and bytes per accepted event.
@@ -114,6 +116,14 @@ file_digest digest(const fs::path& path) {
   return d;
 }
 
+// User + system CPU time of the process so far, all threads (microseconds).
+int64_t cpu_us() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return (int64_t{ru.ru_utime.tv_sec} + ru.ru_stime.tv_sec) * 1'000'000 + ru.ru_utime.tv_usec +
+         ru.ru_stime.tv_usec;
+}
+
 // Peak RSS of the process so far (getrusage; KiB on Linux).
 int64_t ru_maxrss_kib() {
   rusage ru{};
@@ -140,6 +150,7 @@ bool reset_hwm() {
 struct run_result {
   rate_summary summary;
   int64_t total_ns = 0;     // whole run_rate call: catalog, subscriptions, events, close
+  int64_t cpu_us = 0;       // CPU time of the whole run_rate call, all threads
   int64_t state_bytes = -1;  // rocksdb only
   file_digest charges;
 };
@@ -161,13 +172,14 @@ const char* name(state_backend b) { return b == state_backend::memory ? "memory"
 
 int main(int argc, char** argv) {
   std::string dir, tmp_root, backend = "both";
-  int64_t runs = 3, commit_every = 50'000;
+  int64_t runs = 3, commit_every = 50'000, window_ms = 3'600'000;
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
     if (a == "-h" || a == "--help") {
       std::printf(
           "usage: meterflow-bench-rate --dir DIR [--runs N (3)] [--backend both|memory|rocksdb]\n"
-          "                            [--tmp DIR] [--commit-every N (50000)]\n");
+          "                            [--tmp DIR] [--commit-every N (50000)]\n"
+          "                            [--window-ms N (3600000)]\n");
       return 0;
     }
     if (i + 1 >= argc) die(std::string(a) + ": missing value (see --help)");
@@ -177,6 +189,7 @@ int main(int argc, char** argv) {
     else if (a == "--backend") backend = v;
     else if (a == "--tmp") tmp_root = v;
     else if (a == "--commit-every") commit_every = parse_count(a, v, 1);
+    else if (a == "--window-ms") window_ms = parse_count(a, v, 1);
     else die("unknown option " + std::string(a) + " (see --help)");
   }
   if (dir.empty()) die("--dir DIR is required (a workload written by meterflow-gen)");
@@ -203,9 +216,10 @@ int main(int argc, char** argv) {
   } cleanup_tmp{tmp};
 
   const int64_t events_bytes = static_cast<int64_t>(fs::file_size(fs::path(dir) / "events.jsonl"));
-  std::printf("workload %s: events.jsonl %s; %lld run(s) per backend, commit every %s events\n",
+  std::printf("workload %s: events.jsonl %s; %lld run(s) per backend, commit every %s events, "
+              "window %s ms\n",
               dir.c_str(), mib(events_bytes).c_str(), static_cast<long long>(runs),
-              grouped(commit_every).c_str());
+              grouped(commit_every).c_str(), grouped(window_ms).c_str());
   std::fflush(stdout);
 
   std::optional<run_result> reference;  // the first run: every other must match it
@@ -222,29 +236,35 @@ int main(int argc, char** argv) {
       o.dlq_path = (tmp / "dlq.jsonl").string();
       o.state = b;
       o.commit_every = commit_every;
+      o.engine.window = millis{window_ms};
       const fs::path state_dir = tmp / "state-rocksdb";
       if (b == state_backend::rocksdb) {
         fs::remove_all(state_dir, ec);  // a fresh store: restore() must find nothing
         o.state_dir = state_dir.string();
       }
+      const int64_t cpu0 = cpu_us();
       const auto t0 = std::chrono::steady_clock::now();
       auto s = run_rate(o);
       const auto t1 = std::chrono::steady_clock::now();
+      const int64_t cpu1 = cpu_us();
       if (!s) die(std::string(name(b)) + " run " + std::to_string(run + 1) + ": " +
                   s.error().message, 1);
       run_result r;
       r.summary = *s;
       r.total_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();
+      r.cpu_us = cpu1 - cpu0;
       if (b == state_backend::rocksdb) {
         r.state_bytes = dir_bytes(state_dir);  // store closed by run_rate: SSTs only, no WAL
         fs::remove_all(state_dir, ec);
       }
       r.charges = digest(tmp / "charges.jsonl");
-      std::printf("  %-7s run %lld: %s events/s (event loop %s ms, run_rate %s ms)%s\n", name(b),
-                  static_cast<long long>(run + 1),
+      std::printf("  %-7s run %lld: %s events/s (event loop %s ms, run_rate %s ms, CPU %s ms: "
+                  "%s events per CPU second)%s\n",
+                  name(b), static_cast<long long>(run + 1),
                   grouped(per_second(r.summary.input_lines, r.summary.elapsed_ns)).c_str(),
                   grouped(r.summary.elapsed_ns / 1'000'000).c_str(),
-                  grouped(r.total_ns / 1'000'000).c_str(),
+                  grouped(r.total_ns / 1'000'000).c_str(), grouped(r.cpu_us / 1'000).c_str(),
+                  grouped(per_second(r.summary.input_lines, r.cpu_us * 1'000)).c_str(),
                   r.state_bytes >= 0 ? (", state " + mib(r.state_bytes)).c_str() : "");
       std::fflush(stdout);
       if (!reference) {
@@ -273,13 +293,19 @@ int main(int argc, char** argv) {
       results.push_back(r);
     }
 
-    std::vector<int64_t> rates;
-    for (const run_result& r : results)
+    std::vector<int64_t> rates, cpu_rates;
+    for (const run_result& r : results) {
       rates.push_back(per_second(r.summary.input_lines, r.summary.elapsed_ns));
+      cpu_rates.push_back(per_second(r.summary.input_lines, r.cpu_us * 1'000));
+    }
     std::sort(rates.begin(), rates.end());
+    std::sort(cpu_rates.begin(), cpu_rates.end());
     // Median: the middle run, or the mean of the two middle ones.
     const size_t n = rates.size();
-    const int64_t median = n % 2 ? rates[n / 2] : (rates[n / 2 - 1] + rates[n / 2]) / 2;
+    auto median_of = [n](const std::vector<int64_t>& v) {
+      return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    };
+    const int64_t median = median_of(rates);
     const rate_summary& s = results.front().summary;
     int64_t dead = 0;
     for (int64_t d : s.counters.dead_letters) dead += d;
@@ -287,6 +313,9 @@ int main(int argc, char** argv) {
     std::printf("%s: events/s median %s, min %s, max %s (%lld runs)\n", name(b),
                 grouped(median).c_str(), grouped(rates.front()).c_str(),
                 grouped(rates.back()).c_str(), static_cast<long long>(n));
+    std::printf("  events per CPU second (whole run_rate, all threads): median %s, min %s, max %s\n",
+                grouped(median_of(cpu_rates)).c_str(), grouped(cpu_rates.front()).c_str(),
+                grouped(cpu_rates.back()).c_str());
     std::printf("  lines %s: accepted %s, duplicates %s, dead letters %s; charges %s, "
                 "adjustments %s, alerts %s\n",
                 grouped(s.input_lines).c_str(), grouped(s.counters.accepted).c_str(),

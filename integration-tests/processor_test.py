@@ -276,6 +276,10 @@ def crash_test(events_count, kills):
           f"{lost} records unavailable")
     time.sleep(3)
     p.stop()
+    log = p.text()
+    print(f"     after the kills: {log.count('republishing')} outbox republications, "
+          f"{log.count('wrote a snapshot')} changelog snapshots, "
+          f"{len(re.findall(r'assigned at offset', log))} task resumptions from stored offsets")
     accepted, duplicates, reasons = p.last_counts()
     dead = sum(reasons.values())
     print(f"     input {len(lines)}: counted {accepted}, duplicates {duplicates}, dead letters {dead}")
