@@ -553,5 +553,42 @@ TEST(CeilDivTest, PackageCounts) {
   }
 }
 
+// Text output and exact rounding take native 64- and 128-bit shortcuts when the values fit;
+// the results either side of each boundary must match the general path.
+TEST(DecimalTest, FastPathBoundaries) {
+  using rep = decimal::rep;
+  const rep two64 = rep(1) << 64;
+  EXPECT_EQ(decimal::from_raw(two64 - 1).to_string(), "18446744.073709551615");
+  EXPECT_EQ(decimal::from_raw(two64).to_string(), "18446744.073709551616");
+  EXPECT_EQ(decimal::from_raw(-two64).to_string(), "-18446744.073709551616");
+  EXPECT_EQ(decimal::from_raw(two64 - 1).to_fixed(2), "18446744.07");
+  EXPECT_EQ(decimal::from_raw(two64 * 1000).to_fixed(3), "18446744073.710");
+  std::string appended = "x";
+  decimal::from_raw(two64).append_to(appended);
+  decimal::from_raw(-1).append_fixed(appended, 12);
+  EXPECT_EQ(appended, "x18446744.073709551616-0.000000000001");
+
+  // exact raws 2^127 - 1 (native path) and 2^127 (256-bit path), both signs.
+  const decimal max_raw = decimal::from_raw(std::numeric_limits<rep>::max());
+  const decimal one_raw = decimal::from_raw(1);
+  auto below = exact::product(max_raw, one_raw).round(2, rounding_mode::half_up);
+  auto at = exact::product(decimal::from_raw(two64), decimal::from_raw(rep(1) << 63))
+                .round(2, rounding_mode::half_up);
+  auto below_negative = exact::product(-max_raw, one_raw).round(2, rounding_mode::half_even);
+  ASSERT_OK(below);
+  ASSERT_OK(at);
+  ASSERT_OK(below_negative);
+  EXPECT_EQ(below->to_string(), "170141183460469.23");
+  EXPECT_EQ(at->to_string(), "170141183460469.23");
+  EXPECT_EQ(below_negative->to_string(), "-170141183460469.23");
+  // A tie just inside the native range: 0.125 at 24 digits, both modes.
+  EXPECT_EQ(exact::product(dec("0.125"), dec("1")).round(2, rounding_mode::half_even)->to_string(),
+            "0.12");
+  EXPECT_EQ(exact::product(dec("0.125"), dec("1")).round(2, rounding_mode::half_up)->to_string(),
+            "0.13");
+  // Rounding past decimal's range is still an error on the native path.
+  EXPECT_FALSE(exact::product(max_raw, decimal::from_int(1)).round(2, rounding_mode::half_up));
+}
+
 }  // namespace
 }  // namespace meterflow
