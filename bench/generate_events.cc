@@ -1,6 +1,7 @@
 // meterflow-gen: writes a deterministic benchmark workload for `meterflow rate` (SPEC §1-§3, §6).
 //
 //   meterflow-gen --out DIR [--events N] [--tenants N] [--seed S] [--dup-pct P] [--late-pct P]
+//                 [--hours H]
 //
 // DIR/catalog.json        5 meters (count, sum+filter, unique_count, max with window_aggregation
 //                         and group_by, latest) and 3 plans (graduated, volume, per_unit, package,
@@ -8,7 +9,9 @@
 // DIR/subscriptions.jsonl one record per tenant from 2026-01-01T00:00:00Z; timezones UTC,
 //                         Europe/Berlin, America/New_York; anchor days 1 and 15.
 // DIR/events.jsonl        N CloudEvents lines (~225 bytes) whose times advance monotonically from
-//                         2026-03-01 to 2026-09-01 (exclusive) over all tenants (skewed: half the
+//                         2026-03-01 over H hours (--hours; default: to 2026-09-01, 4,416 h: about
+//                         one charge line per event, the worst case; --hours 24 is a dense day of
+//                         usage: many events per window) over all tenants (skewed: half the
 //                         events uniform, half favouring low tenant numbers). P % of the lines
 //                         (--dup-pct, default 1) are exact re-sends of one of the last 4,096 lines
 //                         written within the last hour of stream time;
@@ -314,13 +317,15 @@ int main(int argc, char** argv) {
   int64_t events = 2'000'000, tenants = 1'000;
   uint64_t seed = 42;
   int64_t dup_bp = 100, late_bp = 50;
+  int64_t hours = 0;  // 0: 2026-03-01 to 2026-09-01
   std::string out_dir;
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
     if (a == "-h" || a == "--help") {
       std::printf(
           "usage: meterflow-gen --out DIR [--events N (2000000)] [--tenants N (1000)]\n"
-          "                     [--seed S (42)] [--dup-pct P (1)] [--late-pct P (0.5)]\n");
+          "                     [--seed S (42)] [--dup-pct P (1)] [--late-pct P (0.5)]\n"
+          "                     [--hours H (to 2026-09-01)]\n");
       return 0;
     }
     if (i + 1 >= argc) die(std::string(a) + ": missing value (see --help)");
@@ -331,6 +336,7 @@ int main(int argc, char** argv) {
     else if (a == "--dup-pct") dup_bp = parse_percent_bp(a, v);
     else if (a == "--late-pct") late_bp = parse_percent_bp(a, v);
     else if (a == "--out") out_dir = v;
+    else if (a == "--hours") hours = parse_count(a, v, 1);
     else die("unknown option " + std::string(a) + " (see --help)");
   }
   if (out_dir.empty()) die("--out DIR is required");
@@ -379,7 +385,8 @@ int main(int argc, char** argv) {
   }
 
   // Events: 2026-03-01T00:00Z .. 2026-09-01T00:00Z (exclusive), evenly spread over the lines.
-  const int64_t begin = utc_ms(2026, 3, 1), span = utc_ms(2026, 9, 1) - begin;
+  const int64_t begin = utc_ms(2026, 3, 1);
+  const int64_t span = hours > 0 ? hours * 3'600'000 : utc_ms(2026, 9, 1) - begin;
   const uint64_t id_key = mix(seed + 0x1d);
   constexpr size_t ring_size = 4096;
   std::vector<std::string> ring(ring_size);
