@@ -185,6 +185,19 @@ def example_tests():
           diff(expected, restrict(got["totals"], ended)))
     check("no id with two contents", got.get("conflicts") == [], str(got.get("conflicts")))
 
+    # The dead letters are on the DLQ topic: original bytes untouched, reason/error/source as headers.
+    tail = run("tail", "--bootstrap", cluster.bootstrap, "--topic", "meter-events-dlq")
+    dead = [json.loads(line) for line in tail.stdout.splitlines() if line.strip()]
+    with open(events) as f:
+        originals = set(line.rstrip("\n") for line in f)
+    reasons = sorted(d["headers"].get("reason") for d in dead)
+    check("the DLQ topic holds each dead letter once, with its reason header",
+          reasons == sorted(r for r, n in summary["dlq"].items() for _ in range(n)), str(reasons))
+    check("dead letters keep the original bytes and name their source",
+          all(d["value"] in originals and d["headers"].get("topic") == "meter-events"
+              and d["headers"].get("offset", "").isdigit() and d["headers"].get("error") for d in dead),
+          str(dead)[:500])
+
     # Catalog reload: a broken catalog is rejected and the processor keeps running; a valid one
     # is picked up without a restart.
     with open(catalog, "a") as f:
@@ -192,9 +205,29 @@ def example_tests():
     time.sleep(2.5)
     check("a broken catalog is rejected and logged", "catalog reload rejected" in p.text(), p.text()[-500:])
     check("the processor keeps running after a broken catalog", p.alive())
-    shutil.copy(os.path.join(EXAMPLE, "catalog.json"), catalog)
+    # A valid catalog with a new recurring price applies to segments that start after the reload:
+    # a tenant subscribed now pays it, while acme's October (already billed) keeps 49.99.
+    with open(os.path.join(EXAMPLE, "catalog.json")) as f:
+        repriced = f.read().replace('"amount": "49.99"', '"amount": "59.99"')
+    with open(catalog, "w") as f:
+        f.write(repriced)
     time.sleep(2.5)
     check("a fixed catalog is reloaded without a restart", "catalog reloaded" in p.text(), p.text()[-500:])
+    newco = os.path.join(TMP, "newco.jsonl")
+    with open(newco, "w") as f:
+        f.write('{"tenant": "newco", "plan": "web_hosting", "start": "2026-10-01T00:00:00Z", '
+                '"timezone": "UTC", "anchor_day": 1}\n')
+    produce(cluster.bootstrap, "subscriptions", newco, key_field="tenant")
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        now = kafka_totals(cluster.bootstrap)["totals"]
+        if "newco|2026-10-01T00:00:00Z|recurring|" in now:
+            break
+        time.sleep(1)
+    check("the reloaded price bills a segment that starts after the reload",
+          now.get("newco|2026-10-01T00:00:00Z|recurring|") == "59.99" and
+          now.get("acme|2026-09-30T22:00:00Z|recurring|") == "49.99",
+          str({k: v for k, v in now.items() if "recurring" in k}))
 
     check("SIGTERM stops the processor cleanly", p.stop() == 0)
     counts = p.last_counts()

@@ -9,6 +9,7 @@
 #include "processor/commands/produce.h"
 #include "processor/commands/totals.h"
 #include "processor/commands/run.h"
+#include "processor/commands/tail.h"
 #include "processor/line_reader.h"
 #include "processor/offline_rate.h"
 #include "processor/totals.h"
@@ -149,6 +150,11 @@ int main(int argc, char** argv) {
   tot->footer(totals_help);
 
   dev_cluster_options dev;
+  tail_options tail;
+  auto* tl = app.add_subcommand("tail", "Print every record a topic holds now, as JSON lines (key, value, headers)");
+  tl->add_option("--bootstrap", tail.bootstrap, "bootstrap.servers")->required();
+  tl->add_option("--topic", tail.topics, "Topic to read (repeatable)")->required();
+
   run_command_options run_opts;
   auto* rn = app.add_subcommand("run", "Run the stream processor on Kafka (embedded cluster without bootstrap.servers)");
   rn->add_option("--config", run_opts.config_path, "Properties file (Kafka Streams style)")
@@ -209,6 +215,7 @@ int main(int argc, char** argv) {
     return cmd_totals(totals_files);
   }
   if (*rn) return run_run(run_opts);
+  if (*tl) return run_tail(tail);
   if (*dc) return run_dev_cluster(dev);
   if (*pr) return run_produce(produce);
   return 2;
