@@ -588,7 +588,8 @@ void engine::close_window(std::map<window_key, open_window, window_key_less>::it
     emit_alerts(s, i, timestamp{key.end}, out);
   }
   mark_dirty(s);
-  deleted_windows_.push_back(key);
+  // Most windows open and close between two checkpoints: only a stored one leaves a key behind.
+  if (w.stored) deleted_windows_.push_back(key);
   s.open_windows.erase(key.start);
   windows_.erase(it);
 }

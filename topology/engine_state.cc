@@ -153,6 +153,7 @@ void engine::checkpoint(state::write_batch& batch) {
     auto it = windows_.find(k);
     if (it == windows_.end()) continue;  // closed since it changed: deleted above
     it->second.dirty = false;
+    it->second.stored = true;
     batch.put(window_store_key(k), encode_window(it->second, *it->second.owner->cat));
   }
   dirty_windows_.clear();
@@ -312,6 +313,7 @@ result<void> engine::restore(state::kv_store& store) {
     open_window& w = windows_[key];
     w.owner = owner->second.get();
     w.owner->open_windows[key.start] = &w;
+    w.stored = true;
     byte_reader r(v);
     int64_t meters = 0;
     if (!r.i64(meters)) return corrupt("window", name);

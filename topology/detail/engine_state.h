@@ -63,7 +63,8 @@ struct window_meter {
 struct engine::open_window {
   segment_state* owner = nullptr;
   small_map<uint32_t, window_meter> meters;
-  bool dirty = false;  // changed since the last checkpoint
+  bool dirty = false;   // changed since the last checkpoint
+  bool stored = false;  // written to the store: closing it must delete its key
 };
 
 }  // namespace meterflow
