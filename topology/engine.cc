@@ -229,7 +229,7 @@ void engine::process(std::string_view raw, timestamp wall_clock, std::vector<out
 
   if (state->cat != catalog_) remap_readings(*state->cat, ev);
   if (late) {
-    apply_late(*state, ev, out);
+    apply_late(*state, ev, w_start, w_end, out);
     mark_dirty(*state);
   } else if (!ev.readings.empty()) {
     open_window*& w = state->open_windows[w_start];
@@ -603,18 +603,27 @@ decimal usage_and_recurring_total(const std::vector<charge>& charges,
     if (charges[i].type == charge_type::usage) total = *total.checked_add(progress[i].amount);
   return total;
 }
+
+// round(amount x segment seconds / period seconds): recurring fees and minimum floors.
+decimal prorated(const engine::segment_state& s, decimal amount) {
+  const catalog& cat = *s.cat;
+  auto r = round_ratio(amount, (s.seg.end - s.seg.start).count(),
+                       (s.seg.billing_period.end - s.seg.billing_period.start).count(),
+                       cat.rounding_scale, cat.rounding);
+  MF_ASSERT(r.has_value(), "prorated amount overflows the decimal range");
+  return *r;
+}
+
+// What the segment owes under a minimum charge on top of its usage and recurring amounts.
+decimal minimum_true_up(const engine::segment_state& s, const charge& minimum) {
+  decimal floor = prorated(s, minimum.amount);
+  decimal total = usage_and_recurring_total(s.version->charges, s.charges, s.recurring_total);
+  return total < floor ? *floor.checked_sub(total) : decimal{};
+}
 }  // namespace
 
 void engine::finalise_segment(segment_state& s, std::vector<output_record>& out) {
-  const catalog& cat = *s.cat;
   const auto& charges = s.version->charges;
-  const int64_t seg_ms = (s.seg.end - s.seg.start).count();
-  const int64_t period_ms = (s.seg.billing_period.end - s.seg.billing_period.start).count();
-  auto prorate = [&](decimal amount) {
-    auto r = round_ratio(amount, seg_ms, period_ms, cat.rounding_scale, cat.rounding);
-    MF_ASSERT(r.has_value(), "prorated amount overflows the decimal range");
-    return *r;
-  };
   auto emit = [&](size_t i, std::string_view kind, decimal amount) {
     line_fields f;
     f.kind = kind;
@@ -636,17 +645,14 @@ void engine::finalise_segment(segment_state& s, std::vector<output_record>& out)
 
   for (size_t i = 0; i < charges.size(); ++i) {
     if (charges[i].type != charge_type::recurring) continue;
-    decimal amount = prorate(charges[i].amount);
+    decimal amount = prorated(s, charges[i].amount);
     s.recurring_total = *s.recurring_total.checked_add(amount);
     emit(i, "recurring", amount);
   }
   for (size_t i = 0; i < charges.size(); ++i) {
     if (charges[i].type != charge_type::minimum) continue;
-    decimal floor = prorate(charges[i].amount);
-    decimal total = usage_and_recurring_total(charges, s.charges, s.recurring_total);
-    decimal true_up = total < floor ? *floor.checked_sub(total) : decimal{};
-    s.minimum_amount = true_up;
-    emit(i, "minimum", true_up);
+    s.minimum_amount = minimum_true_up(s, charges[i]);
+    emit(i, "minimum", s.minimum_amount);
   }
   s.final = true;
   mark_dirty(s);
@@ -654,13 +660,9 @@ void engine::finalise_segment(segment_state& s, std::vector<output_record>& out)
   segment_expiry_[expires].push_back(segment_key{s.owner, s.seg.start.ms});
 }
 
-void engine::apply_late(segment_state& s, const decoded_event& ev,
-                        std::vector<output_record>& out) {
+void engine::apply_late(segment_state& s, const decoded_event& ev, int64_t w_start,
+                        int64_t w_end, std::vector<output_record>& out) {
   const catalog& cat = *s.cat;
-  const int64_t size = options_.window.count();
-  int64_t aligned = ev.time.ms - ((ev.time.ms % size) + size) % size;
-  int64_t w_start = std::max(aligned, s.seg.start.ms);
-  int64_t w_end = std::min(aligned + size, s.seg.end.ms);
 
   // meter -> the event's own quantity for it (its value; 1 for count and unique_count)
   std::map<uint32_t, decimal> touched;
@@ -709,12 +711,7 @@ void engine::apply_late(segment_state& s, const decoded_event& ev,
   // After finalisation the minimum true-up follows the usage total.
   for (size_t i = 0; i < charges.size(); ++i) {
     if (charges[i].type != charge_type::minimum) continue;
-    const int64_t seg_ms = (s.seg.end - s.seg.start).count();
-    const int64_t period_ms = (s.seg.billing_period.end - s.seg.billing_period.start).count();
-    decimal floor =
-        *round_ratio(charges[i].amount, seg_ms, period_ms, cat.rounding_scale, cat.rounding);
-    decimal total = usage_and_recurring_total(charges, s.charges, s.recurring_total);
-    decimal true_up = total < floor ? *floor.checked_sub(total) : decimal{};
+    decimal true_up = minimum_true_up(s, charges[i]);
     if (true_up == s.minimum_amount) continue;
     decimal delta = *true_up.checked_sub(s.minimum_amount);
     s.minimum_amount = true_up;

@@ -133,7 +133,9 @@ class engine {
   void close_window(std::map<window_key, open_window, window_key_less>::iterator it,
                     std::vector<output_record>& out);
   void finalise_segment(segment_state& s, std::vector<output_record>& out);
-  void apply_late(segment_state& s, const decoded_event& ev, std::vector<output_record>& out);
+  // Counts an event whose window [w_start, w_end) has closed: adjustments instead of charges.
+  void apply_late(segment_state& s, const decoded_event& ev, int64_t w_start, int64_t w_end,
+                  std::vector<output_record>& out);
   void expire();
   void mark_dirty(segment_state& s);
   void remap_readings(const catalog& segment_catalog, decoded_event& ev) const;
