@@ -13,6 +13,9 @@ namespace meterflow {
 
 struct error {
   std::string message;
+  // The operation may succeed if tried again later (a broker down, a timeout); set by the Kafka
+  // layer from librdkafka's classification.
+  bool retriable = false;
 };
 
 template <class T = void>

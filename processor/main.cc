@@ -5,6 +5,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include "processor/commands/bench.h"
+#include "processor/commands/bench_children.h"
+#include "processor/commands/detail/child_process.h"
 #include "processor/commands/dev_cluster.h"
 #include "processor/commands/produce.h"
 #include "processor/commands/totals.h"
@@ -160,6 +163,12 @@ int main(int argc, char** argv) {
   rn->add_option("--config", run_opts.config_path, "Properties file (Kafka Streams style)")
       ->check(CLI::ExistingFile);
   rn->add_option("--set", run_opts.overrides, "Override a property: --set grace.ms=60000");
+  rn->add_flag("--until-caught-up", run_opts.until_caught_up,
+               "Exit once this instance owns every partition and has read, committed and "
+               "published all of it (benchmarks, batch jobs)");
+  rn->add_option("--report", run_opts.report_path,
+                 "At exit, write figures of the run as JSON (records, events_per_s, commit "
+                 "latency p50/p99, peak RSS)");
 
   auto* dc = app.add_subcommand(
       "dev-cluster", "Run a development Kafka cluster on 127.0.0.1 (librdkafka's mock brokers)");
@@ -190,6 +199,32 @@ int main(int argc, char** argv) {
       ->check(CLI::Validator(duration_option{&produce.timeout}, "DURATION"));
   pr->add_option("-X", produce.kafka_settings, "librdkafka setting key=value (repeatable)");
 
+  bench_options bench;
+  auto* bn = app.add_subcommand(
+      "bench", "Measure the offline engine, the Kafka ceiling and meterflow run end to end");
+  bn->add_flag("--quick", bench.quick, "Small sizes: all of it in under a minute (the figures mean little)");
+  bn->add_option("--json", bench.json_path, "Also write the figures as JSON to this file");
+  bn->add_option("--runs", bench.runs, "Runs of every measurement (default 3)")->check(CLI::Range(1, 99));
+  bn->add_option("--tmp", bench.tmp_dir, "Scratch directory (default $TMPDIR, else /tmp)");
+  // The bench's child processes (bench_children.h, detail/child_process.h): hidden.
+  bench_offline_options bench_offline;
+  auto* bo = bn->add_subcommand("offline")->group("");
+  bo->add_option("--workload", bench_offline.workload_dir)->required();
+  bo->add_option("--state", bench_offline.state)->required()->check(CLI::IsMember({"memory", "rocksdb"}));
+  bo->add_option("--scratch", bench_offline.scratch_dir)->required();
+  bo->add_option("--report", bench_offline.report_path)->required();
+  bench_pipe_options bench_pipe;
+  auto* bp = bn->add_subcommand("pipe")->group("");
+  bp->add_option("--bootstrap", bench_pipe.bootstrap)->required();
+  bp->add_option("--input", bench_pipe.input_topic)->required();
+  bp->add_option("--output", bench_pipe.output_topic)->required();
+  bp->add_option("--report", bench_pipe.report_path)->required();
+  std::string measure_rusage;
+  std::vector<std::string> measure_command;
+  auto* bm = bn->add_subcommand("measure")->group("");
+  bm->add_option("--rusage", measure_rusage)->required();
+  bm->add_option("command", measure_command)->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -218,5 +253,9 @@ int main(int argc, char** argv) {
   if (*tl) return run_tail(tail);
   if (*dc) return run_dev_cluster(dev);
   if (*pr) return run_produce(produce);
+  if (*bo) return run_bench_offline(bench_offline);
+  if (*bp) return run_bench_pipe(bench_pipe);
+  if (*bm) return detail::run_measure_command(measure_rusage, measure_command);
+  if (*bn) return run_bench(bench);
   return 2;
 }

@@ -348,12 +348,23 @@ void update_window_quantity(const meter& m, meter_progress& mp, std::optional<de
   mp.quantity = all.quantity(m.agg);
 }
 
-// Adds a window's aggregate for one group into a meter's progress; returns the quantity this
-// window contributes on its own.
+// Adds a window's aggregate for one group into a meter's progress. The unique_count members of
+// `a` move into the segment's set (node splicing, no string copies): `a` dies right after.
 void merge_into(const meter& m, meter_progress& mp, int64_t window_start,
-                const std::string& group, const aggregate& a) {
+                const std::string& group, aggregate& a) {
   if (!m.window_agg) {
-    mp.closed.merge(m.agg, a);
+    if (m.agg == aggregation::unique_count) {
+      if (a.count == 0) return;  // as aggregate::merge
+      auto& members = mp.closed.distinct;
+      while (!a.distinct.empty()) {
+        auto r = members.insert(a.distinct.extract(a.distinct.begin()));
+        // New members reach the store in the next checkpoint's chunk (engine_state.cc).
+        if (r.inserted) mp.unsaved_members.push_back(&*r.position);
+      }
+      mp.closed.count += a.count;
+    } else {
+      mp.closed.merge(m.agg, a);
+    }
     mp.quantity = mp.closed.quantity(m.agg);
     return;
   }
@@ -550,11 +561,12 @@ void engine::close_window(std::map<window_key, open_window, window_key_less>::it
         // Only a unique_count of window results compares their text.
         whole.add(m.agg, gq, m.agg == aggregation::unique_count ? gq.to_string() : std::string(),
                   timestamp{key.start}, group);
-      else
+      else if (wm.groups.size() > 1)  // one group: the window's quantity is the group's
         whole.merge(m.agg, a);
       merge_into(m, mp, key.start, group, a);
     }
-    wr.quantity = whole.quantity(m.agg);
+    wr.quantity = !m.window_agg && wm.groups.size() == 1 ? wr.groups.front().second
+                                                          : whole.quantity(m.agg);
   }
 
   const auto& charges = s.version->charges;
@@ -670,8 +682,8 @@ void engine::apply_late(segment_state& s, const decoded_event& ev, int64_t w_sta
     const meter& m = cat.meters[r.meter];
     aggregate one;
     one.add(window_kind(m), r.value, r.text, ev.time, ev.id);
+    touched[r.meter] = one.quantity(window_kind(m));  // before merge_into takes its members
     merge_into(m, s.meters[r.meter], w_start, r.group, one);
-    touched[r.meter] = one.quantity(window_kind(m));
   }
 
   const auto& charges = s.version->charges;
@@ -791,6 +803,10 @@ void engine::expire() {
       if (auto c = current_segment_.find(k.tenant);
           c != current_segment_.end() && c->second == it->second.get())
         current_segment_.erase(c);
+      for (const auto& [index, mp] : it->second->meters)
+        for (int64_t chunk = 0; chunk < mp.member_chunks; ++chunk)
+          deleted_member_chunks_.push_back(member_chunk_key(
+              k.tenant->name, k.start, it->second->cat->meters[index].key, chunk));
       segments_.erase(it);
       deleted_segments_.push_back(k);
     }

@@ -146,6 +146,8 @@ class engine {
   void mark_dirty(const window_key& k, open_window& w);
   static std::string window_store_key(const window_key& k);
   static std::string segment_store_key(const std::string& tenant_name, int64_t start);
+  static std::string member_chunk_key(const std::string& tenant_name, int64_t segment_start,
+                                      const std::string& meter_key, int64_t chunk);
 
   struct rated {
     decimal quantity;
@@ -188,6 +190,7 @@ class engine {
   std::vector<std::pair<int64_t, int64_t>> expired_dedup_blocks_;
   std::vector<segment_key> dirty_segments_;   // each once: segment_state::dirty guards the push
   std::vector<segment_key> deleted_segments_;
+  std::vector<std::string> deleted_member_chunks_;  // store keys of expired segments' members
   std::vector<window_key> dirty_windows_;     // each once: open_window::dirty guards the push
   std::vector<window_key> deleted_windows_;  // store keys encoded at checkpoint
 

@@ -5,6 +5,11 @@
 //       accepted in one checkpoint, packed per expiry: one put per checkpoint and expiry instead
 //       of one per event; an expired block is deleted by its key
 //   's' tenant(key_str) segment-start(key_i64) -> segment_state      closed windows, emitted amounts
+//   'u' tenant(key_str) segment-start(key_i64) meter(key_str) chunk(key_i64) -> str(member)*
+//       the unique_count members of a segment's closed part, append-only: each checkpoint puts
+//       one chunk with the members added since the previous one (never rewriting old ones), so
+//       a commit costs what changed, not the size of the set; the segment's record holds none.
+//       Chunks are numbered 0.. per (segment, meter) and deleted by key with their segment.
 //   'w' end(key_i64) tenant(key_str) segment-start start -> open window aggregates
 //   'm'                                        -> stream time, counters, seq per (tenant, period)
 // Segments store plan and meter keys, not indexes, so a catalog whose meters were reordered
@@ -22,11 +27,13 @@ namespace {
 constexpr char dedup_prefix = 'd';
 constexpr char segment_prefix = 's';
 constexpr char window_prefix = 'w';
+constexpr char member_prefix = 'u';
 const std::string meta_key = "m";
 
-void write_aggregate(byte_writer& w, const aggregate& a) {
+// `members`: false for a segment's closed aggregate, whose members are kept in chunks.
+void write_aggregate(byte_writer& w, const aggregate& a, bool members = true) {
   w.i64(a.count).dec(a.value).i64(a.latest_time.ms).str(a.latest_tiebreak);
-  if (a.distinct.empty()) {  // every aggregation but unique_count: skip the sort's vector
+  if (!members || a.distinct.empty()) {  // all but unique_count: skip the sort's vector
     w.i64(0);
     return;
   }
@@ -57,7 +64,7 @@ std::string encode_segment(const engine::segment_state& s, const catalog& cat) {
   w.i64(static_cast<int64_t>(s.meters.size()));
   for (const auto& [index, mp] : s.meters) {
     w.str(cat.meters[index].key);
-    write_aggregate(w, mp.closed);
+    write_aggregate(w, mp.closed, /*members=*/false);
     w.i64(static_cast<int64_t>(mp.window_results.size()));
     for (const auto& [key, a] : mp.window_results) {
       w.i64(key.first).str(key.second);
@@ -101,6 +108,13 @@ std::string engine::segment_store_key(const std::string& tenant_name, int64_t st
   return k;
 }
 
+std::string engine::member_chunk_key(const std::string& tenant_name, int64_t segment_start,
+                                     const std::string& meter_key, int64_t chunk) {
+  std::string k(1, member_prefix);
+  byte_writer(k).key_str(tenant_name).key_i64(segment_start).key_str(meter_key).key_i64(chunk);
+  return k;
+}
+
 std::string engine::window_store_key(const window_key& key) {
   std::string k(1, window_prefix);
   byte_writer(k).key_i64(key.end).key_str(key.tenant->name).key_i64(key.segment_start).key_i64(
@@ -139,11 +153,24 @@ void engine::checkpoint(state::write_batch& batch) {
   for (const segment_key& k : deleted_segments_)
     batch.del(segment_store_key(k.tenant->name, k.start));
   deleted_segments_.clear();
+  for (const std::string& k : deleted_member_chunks_) batch.del(k);
+  deleted_member_chunks_.clear();
   for (const segment_key& k : dirty_segments_) {
     auto it = segments_.find(k);
     if (it == segments_.end()) continue;  // expired since it changed: deleted above
-    it->second->dirty = false;
-    batch.put(segment_store_key(k.tenant->name, k.start), encode_segment(*it->second, *it->second->cat));
+    segment_state& s = *it->second;
+    s.dirty = false;
+    batch.put(segment_store_key(k.tenant->name, k.start), encode_segment(s, *s.cat));
+    for (auto& [index, mp] : s.meters) {
+      if (mp.unsaved_members.empty()) continue;
+      value.clear();
+      byte_writer w(value);
+      for (const std::string* m : mp.unsaved_members) w.str(*m);
+      batch.put(member_chunk_key(k.tenant->name, k.start, s.cat->meters[index].key,
+                                 mp.member_chunks++),
+                value);
+      mp.unsaved_members.clear();
+    }
   }
   dirty_segments_.clear();
 
@@ -266,6 +293,9 @@ result<void> engine::restore(state::kv_store& store) {
       meter_progress& mp = s->meters[*index];
       int64_t windows = 0;
       if (!read_aggregate(r, mp.closed) || !r.i64(windows)) return corrupt("segment", name);
+      // A record written before members moved to chunks holds them inline: the next
+      // checkpoint writes them as this meter's first chunk (the record is rewritten without).
+      for (const std::string& member : mp.closed.distinct) mp.unsaved_members.push_back(&member);
       for (int64_t j = 0; j < windows; ++j) {
         int64_t ws = 0;
         std::string group;
@@ -292,10 +322,40 @@ result<void> engine::restore(state::kv_store& store) {
       segment_expiry_[(s->seg.billing_period.end + options_.settlement).ms].push_back(key);
     else
       due_segments_.insert(due_segment{end, key});
-    segments_.emplace(key, std::move(s));
+    bool inline_members = false;
+    for (const auto& [index, mp] : s->meters) inline_members |= !mp.unsaved_members.empty();
+    segment_state& ref = *segments_.emplace(key, std::move(s)).first->second;
+    if (inline_members) mark_dirty(ref);
     return true;
   });
   if (!segment_scan) return std::unexpected(segment_scan.error());
+  if (failure) return std::unexpected(*failure);
+
+  auto member_scan = store.scan_prefix(std::string(1, member_prefix), [&](std::string_view k,
+                                                                           std::string_view v) {
+    byte_reader rk(k);
+    std::string name, meter_key;
+    int64_t start = 0, chunk = 0;
+    if (!(rk.skip(1) && rk.key_str(name) && rk.key_i64(start) && rk.key_str(meter_key) &&
+          rk.key_i64(chunk) && rk.at_end()) || chunk < 0)
+      return corrupt("unique_count members key");
+    const tenant* t = book_.find(name);
+    auto seg = t ? segments_.find(segment_key{t, start}) : segments_.end();
+    if (seg == segments_.end()) return corrupt("unique_count members", "their segment is missing");
+    auto index = meter_index(*catalog_, meter_key);
+    auto mp = index ? seg->second->meters.find(*index) : seg->second->meters.end();
+    if (mp == seg->second->meters.end())
+      return corrupt("unique_count members", "meter " + meter_key + " is not in their segment");
+    byte_reader r(v);
+    std::string member;
+    while (!r.at_end()) {
+      if (!r.str(member)) return corrupt("unique_count members", name);
+      mp->second.closed.distinct.insert(member);
+    }
+    mp->second.member_chunks = std::max(mp->second.member_chunks, chunk + 1);
+    return true;
+  });
+  if (!member_scan) return std::unexpected(member_scan.error());
   if (failure) return std::unexpected(*failure);
 
   auto window_scan = store.scan_prefix(std::string(1, window_prefix), [&](std::string_view k,

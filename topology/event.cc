@@ -2,6 +2,8 @@
 
 #include <array>
 #include <cstring>
+#include <optional>
+#include <vector>
 
 #include <simdjson.h>
 
@@ -52,29 +54,81 @@ std::string quoted_text(std::string_view s) {
   return out;
 }
 
+// A scalar read by JSON Pointer: its kind and text (string content, or the JSON text).
+struct scalar {
+  enum class kind { missing, string, number, boolean, null, composite } k = kind::missing;
+  std::string text;
+};
+
+// The members of the event's "data" object, captured while it is fingerprinted, so that
+// "/data/<name>" pointers need no second walk of the document (at_pointer rewinds and rescans).
+// Valid only when `usable`: data was present once, as an object (or null: every name missing),
+// under a key without escapes, and none of its member keys had escapes (at_pointer compares
+// keys raw; with no escapes raw and unescaped keys are the same text). The first member of a
+// name wins, as at_pointer's forward search does.
+struct data_capture {
+  struct member {
+    std::string key;
+    scalar value;
+  };
+  std::vector<member> members;  // members[0, size) hold this event's; capacity is reused
+  size_t size = 0;
+  bool usable = true;
+
+  void reset() { size = 0; usable = true; }
+  member& next() {
+    if (size == members.size()) members.emplace_back();
+    return members[size++];
+  }
+  const scalar* find(std::string_view key) const {
+    for (size_t i = 0; i < size; ++i)
+      if (members[i].key == key) return &members[i].value;
+    return nullptr;
+  }
+};
+
+// True when a field's raw key (as in the input, escapes and all) is exactly `unescaped`.
+bool raw_key_is(const char* raw, std::string_view unescaped) {
+  return std::memchr(raw, '\\', unescaped.size() + 1) == nullptr &&
+         raw[unescaped.size()] == '"' && std::memcmp(raw, unescaped.data(), unescaped.size()) == 0;
+}
+
 // Hashes a JSON value so that object member order does not matter: each member contributes
 // hash(key, value) to a commutative sum. Strings hash by content, numbers and literals by text.
-simdjson::error_code fingerprint_value(od::value v, hash128& out) {
+// `leaf`, if given, receives the value as read_scalar would read it; `members`, if given (the
+// data object), receives each member of an object value.
+simdjson::error_code fingerprint_value(od::value v, hash128& out, scalar* leaf = nullptr,
+                                       data_capture* members = nullptr) {
   od::json_type type;
   if (auto e = v.type().get(type)) return e;
+  if (leaf) leaf->k = scalar::kind::composite;
   switch (type) {
     case od::json_type::object: {
       od::object obj;
       if (auto e = v.get_object().get(obj)) return e;
       hash128 sum{};
-      int64_t members = 0;
-      for (auto member : obj) {
-        std::string_view key;
+      int64_t members_seen = 0;
+      for (auto result : obj) {
+        od::field member;
+        if (auto e = std::move(result).get(member)) return e;
+        const char* raw_key = member.key().raw();
+        std::string_view key;  // in the parser's string buffer: valid until the next document
         if (auto e = member.unescaped_key().get(key)) return e;
-        std::string key_copy(key);  // the key's storage is reused by the next string
-        od::value child;
-        if (auto e = member.value().get(child)) return e;
+        od::value child = member.value();
         hash128 child_hash;
-        if (auto e = fingerprint_value(child, child_hash)) return e;
-        sum = sum + hasher().field(key_copy).field(child_hash).digest();
-        ++members;
+        scalar* child_leaf = nullptr;
+        if (members) {
+          if (!raw_key_is(raw_key, key)) members->usable = false;
+          data_capture::member& m = members->next();
+          m.key.assign(key);
+          m.value.k = scalar::kind::missing;
+          child_leaf = &m.value;
+        }
+        if (auto e = fingerprint_value(child, child_hash, child_leaf)) return e;
+        sum = sum + hasher().field(key).field(child_hash).digest();
+        ++members_seen;
       }
-      out = hasher().field("o").field(sum).field(members).digest();
+      out = hasher().field("o").field(sum).field(members_seen).digest();
       return simdjson::SUCCESS;
     }
     case od::json_type::array: {
@@ -96,35 +150,51 @@ simdjson::error_code fingerprint_value(od::value v, hash128& out) {
       std::string_view s;
       if (auto e = v.get_string().get(s)) return e;
       out = hasher().field("s").field(s).digest();
+      if (leaf) {
+        leaf->k = scalar::kind::string;
+        leaf->text.assign(s);
+      }
       return simdjson::SUCCESS;
     }
     case od::json_type::number: {
       std::string_view text = trim_json_token(v.raw_json_token());
       if (!is_json_number(text)) return simdjson::NUMBER_ERROR;
       out = hasher().field("n").field(text).digest();
+      if (leaf) {
+        leaf->k = scalar::kind::number;
+        leaf->text.assign(text);
+      }
       return simdjson::SUCCESS;
     }
     case od::json_type::boolean: {
       bool b;
       if (auto e = v.get_bool().get(b)) return e;
       out = hasher().field(b ? "true" : "false").digest();
+      if (leaf) {
+        leaf->k = scalar::kind::boolean;
+        leaf->text.assign(b ? "true" : "false");
+      }
       return simdjson::SUCCESS;
     }
     case od::json_type::null: {
       bool is_null = false;
       if (v.is_null().get(is_null) || !is_null) return simdjson::N_ATOM_ERROR;
       out = hasher().field("null").digest();
+      if (leaf) leaf->k = scalar::kind::null;
       return simdjson::SUCCESS;
     }
   }
   return simdjson::INCORRECT_TYPE;
 }
 
-// A scalar read by JSON Pointer: its kind and text (string content, or the JSON text).
-struct scalar {
-  enum class kind { missing, string, number, boolean, null, composite } k = kind::missing;
-  std::string text;
-};
+// "/data/<name>" with a name needing no JSON Pointer unescaping: the name, else nullopt.
+std::optional<std::string_view> data_member_name(std::string_view pointer) {
+  constexpr std::string_view prefix = "/data/";
+  if (!pointer.starts_with(prefix)) return std::nullopt;
+  std::string_view name = pointer.substr(prefix.size());
+  if (name.find_first_of("/~") != std::string_view::npos) return std::nullopt;
+  return name;
+}
 
 scalar read_scalar(od::document& doc, const std::string& pointer) {
   scalar s;
@@ -211,6 +281,23 @@ std::vector<group_value> decode_group(const meter& m, std::string_view encoded) 
 struct event_decoder::impl {
   od::parser parser;
   std::string padded;  // the event copied with SIMDJSON_PADDING bytes after it
+  std::string specversion, time_text;  // reused: no allocation per event
+  data_capture data;
+  scalar pointed;  // read_pointer's result when it is read by at_pointer
+
+  // The scalar at `pointer`: from the captured data members when possible (no rescan; the
+  // same answer at_pointer gives, see data_capture), else by at_pointer.
+  const scalar& read_pointer(od::document& doc, const std::string& pointer) {
+    if (data.usable) {
+      if (auto name = data_member_name(pointer)) {
+        static const scalar missing;
+        const scalar* s = data.find(*name);
+        return s ? *s : missing;
+      }
+    }
+    pointed = read_scalar(doc, pointer);
+    return pointed;
+  }
 };
 
 event_decoder::event_decoder(decoder_options options)
@@ -253,17 +340,24 @@ std::optional<decode_failure> event_decoder::decode(std::string_view raw, const 
   std::array<bool, f_count> is_string{};
   std::array<std::string*, f_count> dest = {nullptr, &out.id, &out.source, &out.type,
                                             &out.subject, nullptr};
-  std::string specversion, time_text;
+  std::string& specversion = impl_->specversion;
+  std::string& time_text = impl_->time_text;
   dest[f_specversion] = &specversion;
   dest[f_time] = &time_text;
-  hash128 data_hash = hasher().field("absent").digest();
+  static const hash128 absent_hash = hasher().field("absent").digest();
+  hash128 data_hash = absent_hash;
   bool data_invalid = false;
+  data_capture& data = impl_->data;
+  data.reset();
+  int data_members = 0;
 
-  for (auto member : root) {
+  for (auto result : root) {
+    od::field member;
+    if (auto e = std::move(result).get(member)) return bad_json(e);
+    const char* raw_key = member.key().raw();
     std::string_view key;
     if (auto e = member.unescaped_key().get(key)) return bad_json(e);
-    od::value v;
-    if (auto e = member.value().get(v)) return bad_json(e);
+    od::value v = member.value();
     int f = -1;
     for (int i = 0; i < f_count; ++i)
       if (key == field_names[i]) f = i;
@@ -282,6 +376,9 @@ std::optional<decode_failure> event_decoder::decode(std::string_view raw, const 
         if (auto e2 = fingerprint_value(v, ignored)) return bad_json(e2);
       }
     } else if (key == "data") {
+      // Captured members answer /data/* pointers only for the one "data" at_pointer would find.
+      if (++data_members > 1 || !raw_key_is(raw_key, key)) data.usable = false;
+      data.size = 0;
       od::json_type type;
       if (auto e = v.type().get(type)) return bad_json(e);
       if (type == od::json_type::null) {
@@ -289,7 +386,7 @@ std::optional<decode_failure> event_decoder::decode(std::string_view raw, const 
         if (v.is_null().get(is_null) || !is_null) return bad_json(simdjson::N_ATOM_ERROR);
       } else {
         if (type != od::json_type::object) data_invalid = true;
-        if (auto e = fingerprint_value(v, data_hash)) return bad_json(e);
+        if (auto e = fingerprint_value(v, data_hash, nullptr, &data)) return bad_json(e);
       }
     } else {
       hash128 ignored;  // other members: validated, not used
@@ -304,12 +401,13 @@ std::optional<decode_failure> event_decoder::decode(std::string_view raw, const 
       return failure(R::missing_field, "event has no \"" + std::string(field_names[i]) + "\"");
 
   for (int i = 0; i < f_count; ++i) {
-    std::string name(field_names[i]);
-    if (!is_string[i]) return failure(R::invalid_field, "\"" + name + "\" is not a string");
+    std::string_view name = field_names[i];
+    if (!is_string[i])
+      return failure(R::invalid_field, "\"" + std::string(name) + "\" is not a string");
     const std::string& s = *dest[i];
-    if (s.empty()) return failure(R::invalid_field, "\"" + name + "\" is empty");
+    if (s.empty()) return failure(R::invalid_field, "\"" + std::string(name) + "\" is empty");
     if (s.size() > max_field_bytes && (i == f_id || i == f_source || i == f_subject))
-      return failure(R::invalid_field, "\"" + name + "\" is " + std::to_string(s.size()) +
+      return failure(R::invalid_field, "\"" + std::string(name) + "\" is " + std::to_string(s.size()) +
                                            " bytes, over the limit of 256");
   }
   if (specversion != "1.0")
@@ -335,7 +433,7 @@ std::optional<decode_failure> event_decoder::decode(std::string_view raw, const 
     const meter& m = cat.meters[mi];
     bool selected = true;
     for (const auto& f : m.filters) {
-      scalar s = read_scalar(doc, f.pointer);
+      const scalar& s = impl_->read_pointer(doc, f.pointer);
       if (s.k != scalar::kind::string || s.text != f.value) {
         selected = false;
         break;
@@ -345,24 +443,24 @@ std::optional<decode_failure> event_decoder::decode(std::string_view raw, const 
     meter_reading r;
     r.meter = mi;
     if (needs_number(m) || needs_text(m)) {
-      scalar s = read_scalar(doc, m.value_pointer);
-      auto where = "meter " + m.key + ": " + m.value_pointer;
+      const scalar& s = impl_->read_pointer(doc, m.value_pointer);
+      auto where = [&] { return "meter " + m.key + ": " + m.value_pointer; };
       if (s.k == scalar::kind::missing)
-        return failure(R::invalid_value, where + " is missing");
+        return failure(R::invalid_value, where() + " is missing");
       if (needs_text(m)) {
         if (s.k == scalar::kind::null || s.k == scalar::kind::composite)
-          return failure(R::invalid_value, where + " is not a string, number or boolean");
-        r.text = std::move(s.text);
+          return failure(R::invalid_value, where() + " is not a string, number or boolean");
+        r.text = s.text;
       } else {
         if (s.k != scalar::kind::string && s.k != scalar::kind::number)
-          return failure(R::invalid_value, where + " is not a decimal");
+          return failure(R::invalid_value, where() + " is not a decimal");
         auto d = decimal::parse(s.text, event_value_limits);
-        if (!d) return failure(R::invalid_value, where + ": " + d.error().message);
+        if (!d) return failure(R::invalid_value, where() + ": " + d.error().message);
         r.value = *d;
       }
     }
     for (const auto& g : m.group_by) {
-      scalar s = read_scalar(doc, g.pointer);
+      const scalar& s = impl_->read_pointer(doc, g.pointer);
       if (s.k == scalar::kind::composite)
         return failure(R::invalid_value,
                        "meter " + m.key + ": group " + g.name + " at " + g.pointer +

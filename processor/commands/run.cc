@@ -74,11 +74,20 @@ int run_run(const run_command_options& o) {
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
   std::signal(SIGHUP, on_signal);
-  auto r = run_processor(*options, bootstrap, signals);
+  run_controls controls;
+  controls.until_caught_up = o.until_caught_up;
+  auto r = run_processor(*options, bootstrap, signals, controls);
   active_signals = nullptr;
   if (!r) {
-    std::fprintf(stderr, "meterflow run: %s\n", r.error().message.c_str());
+    std::fprintf(stderr, "meterflow run: stopped: %s\n", r.error().message.c_str());
     return 1;
+  }
+  if (!o.report_path.empty()) {
+    std::FILE* f = std::fopen(o.report_path.c_str(), "w");
+    if (!f || std::fputs(r->to_json().c_str(), f) < 0 || std::fclose(f) != 0) {
+      std::fprintf(stderr, "meterflow run: cannot write %s\n", o.report_path.c_str());
+      return 1;
+    }
   }
   return 0;
 }

@@ -117,7 +117,7 @@ result<int> fetch_partition_count(rd_kafka_t* rk, const std::string& topic, mill
 
 result<void> producer_options::validate() const {
   if (bootstrap.empty()) return fail("producer: bootstrap.servers is empty");
-  if (delivery_timeout.count() <= 0) return fail("producer: the delivery timeout must be positive");
+  if (delivery_timeout.count() < 0) return fail("producer: the delivery timeout must not be negative");
   if (auto v = settings.get("enable.idempotence"); v && *v != "true")
     return fail("producer: enable.idempotence cannot be turned off (the outbox relies on it)");
   if (auto v = settings.get("acks"); v && *v != "all" && *v != "-1")

@@ -107,7 +107,7 @@ struct producer_options {
   // init_transactions() once, then begin/commit per batch. Default: "" (idempotent only).
   std::string transactional_id;
   // How long librdkafka keeps trying to deliver a record (message.timeout.ms) before its
-  // delivery fails with _MSG_TIMED_OUT. Default: 120 s.
+  // delivery fails with _MSG_TIMED_OUT; 0 = for ever. Default: 120 s.
   millis delivery_timeout{120'000};
   // How long produce() waits for room when librdkafka's local queue is full
   // (queue.buffering.max.messages/kbytes) before failing with a retriable _QUEUE_FULL.

@@ -159,7 +159,8 @@ std::string describe(std::string_view what, rd_kafka_resp_err_t err, std::string
 
 std::unexpected<error> kafka_error(std::string_view what, rd_kafka_resp_err_t err,
                                    std::string_view detail) {
-  return std::unexpected<error>(error{describe(what, err, detail)});
+  return std::unexpected<error>(
+      error{describe(what, err, detail), classify(err) == error_kind::retriable});
 }
 
 std::unexpected<error> kafka_error(std::string_view what, rd_kafka_error_t* err) {
@@ -169,10 +170,11 @@ std::unexpected<error> kafka_error(std::string_view what, rd_kafka_error_t* err)
   out += " (";
   out += rd_kafka_error_name(err);
   out += ", ";
-  out += to_string(classify(err));
+  const error_kind kind = classify(err);
+  out += to_string(kind);
   out += ')';
   rd_kafka_error_destroy(err);
-  return std::unexpected<error>(error{std::move(out)});
+  return std::unexpected<error>(error{std::move(out), kind == error_kind::retriable});
 }
 
 result<void> check(std::string_view what, rd_kafka_resp_err_t err) {

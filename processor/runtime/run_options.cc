@@ -75,6 +75,7 @@ result<run_options> run_options::from_properties(const kafka::properties& props)
       {"max.future.ms", duration(o.engine.decoder.max_future)},
       {"max.event.bytes", integer(o.engine.decoder.max_event_bytes, 1, 64 << 20)},
       {"idle.close.ms", duration(o.idle_close)},
+      {"metrics.address", text(o.metrics_address)},
       {"input.topic", text(o.input_topic)},
       {"subscriptions.topic", text(o.subscriptions_topic)},
       {"charges.topic", text(o.charges_topic)},
@@ -112,10 +113,6 @@ result<std::unique_ptr<kafka::consumer>> make_reader(const run_options& o, const
 
 result<void> run_options::validate() const {
   if (catalog_path.empty()) return fail("the property catalog (the pricing catalog file) is required");
-  if (num_standby_replicas != 0)
-    return fail("num.standby.replicas > 0 is not supported yet (standby replicas come with scale-out)");
-  if (num_stream_threads != 1)
-    return fail("num.stream.threads > 1 is not supported yet");
   if (commit_interval.count() <= 0) return fail("commit.interval.ms must be positive");
   return engine.validate();
 }

@@ -23,13 +23,14 @@ struct run_options {
   std::string bootstrap_servers;  // Kafka brokers. Default: none = start an embedded development cluster.
   std::string state_dir = "meterflow-state";  // Local state: <state.dir>/<application.id>/task-<p>. Default: ./meterflow-state.
   processing_guarantee guarantee = processing_guarantee::at_least_once;  // Default: at_least_once (outbox).
-  int num_standby_replicas = 0;   // Warm copies of other tasks' state. Default: 0 (only 0 is supported yet).
-  int num_stream_threads = 1;     // Processing threads. Default: 1 (only 1 is supported yet).
+  int num_standby_replicas = 0;   // Warm copies of other tasks' state (task_directories.h). Default: 0.
+  int num_stream_threads = 1;     // Processing threads, each a group member. Default: 1.
   millis commit_interval{100};    // Time between commits. Default: 100 ms.
   int64_t commit_records = 10'000;  // Records per task that force a commit. Default: 10,000.
   std::string catalog_path;       // Pricing catalog file; reloaded on SIGHUP and on change. Required.
   engine_options engine;          // window.size.ms, grace.ms, settlement.window.ms, max.future.ms, max.event.bytes
   millis idle_close{60'000};      // Quiet time after which the wall clock closes windows. Default: 60 s.
+  std::string metrics_address;    // host:port of the Prometheus endpoint (metrics.h). Default: none.
 
   std::string input_topic = "meter-events";
   std::string subscriptions_topic = "subscriptions";

@@ -1,12 +1,22 @@
 #include "processor/runtime/runtime.h"
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <thread>
 
 #include "processor/kafka/client.h"
-#include "processor/runtime/task.h"
+#include "processor/runtime/metrics.h"
+#include "processor/runtime/shared.h"
+#include "processor/runtime/stream_thread.h"
+#include "processor/runtime/task_directories.h"
 
 namespace meterflow {
 
@@ -18,11 +28,6 @@ void log_line(const std::string& message) {
   auto now = std::chrono::system_clock::now().time_since_epoch();
   timestamp t{std::chrono::duration_cast<std::chrono::milliseconds>(now).count()};
   std::fprintf(stderr, "%s meterflow: %s\n", format_utc(t).c_str(), message.c_str());
-}
-
-timestamp wall_clock() {
-  auto now = std::chrono::system_clock::now().time_since_epoch();
-  return timestamp{std::chrono::duration_cast<std::chrono::milliseconds>(now).count()};
 }
 
 // The catalog file, reloaded when it changes or on request.
@@ -50,58 +55,49 @@ class catalog_source {
   clock::time_point last_check_{};
 };
 
-class processor_loop {
+class instance {
  public:
-  processor_loop(const run_options& o, std::string bootstrap)
+  instance(const run_options& o, std::string bootstrap)
       : options_(o), bootstrap_(std::move(bootstrap)), catalog_file_(o.catalog_path) {}
 
-  result<void> run(run_signals& signals);
+  result<run_report> run(run_signals& signals, const run_controls& controls);
 
  private:
   result<void> start();
   result<void> read_subscriptions(millis timeout);
-  result<void> on_assigned(std::vector<kafka::topic_partition_offset>& partitions);
-  result<void> on_revoked(const std::vector<kafka::topic_partition_offset>& partitions, bool lost);
-  result<void> commit(const std::vector<task*>& tasks);
-  result<void> commit_all();
   void reload_catalog();
   void report_progress();
-  std::vector<task*> all_tasks();
+  bool caught_up() const;
 
   const run_options& options_;
   std::string bootstrap_;
   catalog_source catalog_file_;
-  std::shared_ptr<const catalog> catalog_;
-  std::unique_ptr<kafka::producer> producer_;
-  std::unique_ptr<kafka::consumer> consumer_;
+  catalog_box catalogs_;
+  subscription_table subscriptions_;
+  run_stats stats_;
+  std::unique_ptr<metrics> metrics_;
   std::unique_ptr<kafka::consumer> subscriptions_reader_;
-  task_env env_;
-  std::map<int32_t, std::unique_ptr<task>> tasks_;
-  std::map<int32_t, std::vector<subscription_record>> subscriptions_;  // per partition, in order
-  std::map<int32_t, clock::time_point> caught_up_since_;  // partitions with nothing left to read
+  std::unique_ptr<task_directories> directories_;
+  std::vector<std::unique_ptr<stream_context>> contexts_;
+  std::vector<std::unique_ptr<stream_thread>> threads_;
   int partitions_ = 0;
 };
 
-result<void> processor_loop::start() {
+// An id for this run of the instance: client.id and transactional.id of its threads.
+std::string instance_id(const std::string& application_id) {
+  std::random_device rd;
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%08x%08x", rd(), rd());
+  return application_id + "-" + hex;
+}
+
+result<void> instance::start() {
   auto cat = catalog_file_.load();
   if (!cat) return fail("catalog: ", cat.error().message);
-  catalog_ = *cat;
-
-  kafka::producer_options po;
-  po.bootstrap = bootstrap_;
-  po.settings = options_.kafka;
-  if (options_.guarantee == processing_guarantee::exactly_once_v2)
-    po.transactional_id = options_.application_id + "-producer";
-  auto producer = kafka::producer::create(po);
-  if (!producer) return std::unexpected(producer.error());
-  producer_ = std::move(*producer);
-  if (options_.guarantee == processing_guarantee::exactly_once_v2)
-    if (auto r = producer_->init_transactions(millis(60'000)); !r) return r;
-
-  env_.options = &options_;
-  env_.producer = producer_.get();
-  env_.bootstrap = bootstrap_;
-  env_.log = log_line;
+  catalogs_.set(*cat);
+  auto m = metrics::create(options_.metrics_address);
+  if (!m) return std::unexpected(m.error());
+  metrics_ = std::move(*m);
 
   // Subscriptions: the whole history, read to the end before any event is processed.
   auto reader = make_reader(options_, bootstrap_, "subscriptions");
@@ -143,45 +139,45 @@ result<void> processor_loop::start() {
   };
   while (behind()) {
     if (clock::now() > deadline) return fail("timed out reading the subscriptions topic");
-    auto m = subscriptions_reader_->poll(millis(200));
-    if (!m) return std::unexpected(m.error());
-    if (!*m) continue;
-    next[(*m)->partition().value] = (*m)->offset().value + 1;
-    if ((*m)->is_partition_eof() || !(*m)->value()) continue;
-    auto r = parse_subscription(*(*m)->value());
+    auto msg = subscriptions_reader_->poll(millis(200));
+    if (!msg) return std::unexpected(msg.error());
+    if (!*msg) continue;
+    next[(*msg)->partition().value] = (*msg)->offset().value + 1;
+    if ((*msg)->is_partition_eof() || !(*msg)->value()) continue;
+    auto r = parse_subscription(*(*msg)->value());
     if (!r) {
       log_line("subscription at " + options_.subscriptions_topic + "[" +
-               std::to_string((*m)->partition().value) + "]@" + std::to_string((*m)->offset().value) +
+               std::to_string((*msg)->partition().value) + "]@" + std::to_string((*msg)->offset().value) +
                " ignored: " + r.error().message);
       continue;
     }
-    subscriptions_[(*m)->partition().value].push_back(std::move(*r));
+    subscriptions_.append((*msg)->partition().value, std::move(*r));
   }
-  size_t count = 0;
-  for (const auto& [p, v] : subscriptions_) count += v.size();
-  log_line("read " + std::to_string(count) + " subscription records from " + options_.subscriptions_topic);
+  log_line("read " + std::to_string(subscriptions_.size()) + " subscription records from " +
+           options_.subscriptions_topic);
 
-  kafka::consumer_options co;
-  co.bootstrap = bootstrap_;
-  co.group_id = options_.application_id;
-  co.cooperative = true;
-  co.settings = options_.kafka;
-  co.settings.set("enable.partition.eof", "true");
-  if (!co.settings.contains("fetch.wait.max.ms")) co.settings.set("fetch.wait.max.ms", "100");
-  if (!co.settings.contains("session.timeout.ms")) co.settings.set("session.timeout.ms", "6000");
-  co.hooks.on_assigned = [this](std::vector<kafka::topic_partition_offset>& ps) { return on_assigned(ps); };
-  co.hooks.on_revoked = [this](const std::vector<kafka::topic_partition_offset>& ps, bool lost) {
-    return on_revoked(ps, lost);
-  };
-  auto consumer = kafka::consumer::create(co);
-  if (!consumer) return std::unexpected(consumer.error());
-  consumer_ = std::move(*consumer);
-  const std::string topics[] = {options_.input_topic};
-  return consumer_->subscribe(topics);
+  directories_ = std::make_unique<task_directories>(options_, bootstrap_, partitions_,
+                                                    options_.num_stream_threads, log_line);
+  const std::string id = instance_id(options_.application_id);
+  for (int i = 0; i < options_.num_stream_threads; ++i) {
+    auto c = std::make_unique<stream_context>();
+    c->options = &options_;
+    c->bootstrap = bootstrap_;
+    c->client_id = id + "-" + std::to_string(i);
+    c->subscriptions = &subscriptions_;
+    c->catalogs = &catalogs_;
+    c->directories = directories_.get();
+    c->stats = &stats_;
+    c->meters = metrics_.get();
+    c->log = log_line;
+    threads_.push_back(std::make_unique<stream_thread>(*c, i));
+    contexts_.push_back(std::move(c));
+  }
+  return {};
 }
 
-// Later subscription records apply to their partition's task as they arrive.
-result<void> processor_loop::read_subscriptions(millis timeout) {
+// Later subscription records go to the table; the stream threads apply them to their tasks.
+result<void> instance::read_subscriptions(millis timeout) {
   for (int i = 0; i < 100; ++i) {
     auto m = subscriptions_reader_->poll(i == 0 ? timeout : millis(0));
     if (!m) return std::unexpected(m.error());
@@ -192,168 +188,135 @@ result<void> processor_loop::read_subscriptions(millis timeout) {
       log_line("subscription ignored: " + r.error().message);
       continue;
     }
-    int32_t p = (*m)->partition().value;
-    if (auto t = tasks_.find(p); t != tasks_.end()) t->second->apply_subscription(*r);
-    subscriptions_[p].push_back(std::move(*r));
+    subscriptions_.append((*m)->partition().value, std::move(*r));
   }
   return {};
 }
 
-result<void> processor_loop::on_assigned(std::vector<kafka::topic_partition_offset>& partitions) {
-  for (auto& tp : partitions) {
-    const int32_t p = tp.partition.value;
-    auto t = task::open(env_, p, catalog_, subscriptions_[p]);
-    if (!t) return std::unexpected(t.error());
-    tp.offset = (*t)->next_offset();  // invalid for a fresh task: the group's offset, or earliest
-    log_line("task " + std::to_string(p) + " assigned" +
-             (tp.offset.is_logical() ? std::string(" (fresh)")
-                                     : " at offset " + std::to_string(tp.offset.value)));
-    tasks_[p] = std::move(*t);
-    caught_up_since_.erase(p);
-  }
-  return {};
-}
-
-result<void> processor_loop::on_revoked(const std::vector<kafka::topic_partition_offset>& partitions,
-                                        bool lost) {
-  std::vector<task*> leaving;
-  for (const auto& tp : partitions)
-    if (auto t = tasks_.find(tp.partition.value); t != tasks_.end()) leaving.push_back(t->second.get());
-  if (!lost)
-    if (auto r = commit(leaving); !r) return r;
-  for (const auto& tp : partitions) {
-    tasks_.erase(tp.partition.value);
-    caught_up_since_.erase(tp.partition.value);
-    log_line("task " + std::to_string(tp.partition.value) + (lost ? " lost" : " revoked"));
-  }
-  return {};
-}
-
-std::vector<task*> processor_loop::all_tasks() {
-  std::vector<task*> v;
-  for (auto& [p, t] : tasks_) v.push_back(t.get());
-  return v;
-}
-
-// The commit cycle (task.h): local batches, changelog acknowledged, outputs acknowledged, marked
-// published; under exactly_once_v2 changelog, outputs and group offsets in one transaction.
-result<void> processor_loop::commit(const std::vector<task*>& tasks) {
-  std::vector<task*> dirty;
-  for (task* t : tasks)
-    if (t->dirty()) dirty.push_back(t);
-  if (dirty.empty()) return {};
-  const bool eos = options_.guarantee == processing_guarantee::exactly_once_v2;
-  const millis timeout(60'000);
-  std::vector<kafka::topic_partition_offset> offsets;
-  for (task* t : dirty) {
-    if (auto r = t->prepare_commit(); !r) return r;
-    if (!t->next_offset().is_logical())
-      offsets.push_back({options_.input_topic, kafka::partition_id{t->partition()}, t->next_offset()});
-  }
-  if (eos)
-    if (auto r = producer_->begin_transaction(); !r) return r;
-  for (task* t : dirty)
-    if (auto r = t->produce_changelog(); !r) return r;
-  if (!eos)
-    if (auto r = producer_->flush(timeout); !r) return fail("changelog: ", r.error().message);
-  for (task* t : dirty)
-    if (auto r = t->produce_outputs(); !r) return r;
-  if (eos) {
-    if (auto r = producer_->send_offsets_to_transaction(offsets, *consumer_, timeout); !r) return r;
-    if (auto r = producer_->commit_transaction(timeout); !r) return r;
-  } else if (auto r = producer_->flush(timeout); !r) {
-    return fail("outputs: ", r.error().message);
-  }
-  for (task* t : dirty)
-    if (auto r = t->mark_published(); !r) return r;
-  if (!eos && !offsets.empty()) {
-    // For lag monitoring only: the task's own stored offset is what it resumes from.
-    if (auto r = consumer_->commit(offsets); !r) log_line("offset commit: " + r.error().message);
-  }
-  return {};
-}
-
-result<void> processor_loop::commit_all() { return commit(all_tasks()); }
-
-// One line of counts over the assigned tasks (since each task's state began).
-void processor_loop::report_progress() {
+// One line of counts over the tasks of all stream threads (since each task's state began).
+void instance::report_progress() {
   engine_counters sum;
-  for (auto& [p, t] : tasks_) {
-    const auto& c = t->counters();
+  for (const auto& t : threads_) {
+    const auto c = t->counters();
     sum.accepted += c.accepted;
     sum.duplicates += c.duplicates;
     for (size_t i = 0; i < sum.dead_letters.size(); ++i) sum.dead_letters[i] += c.dead_letters[i];
   }
+  metrics_->events(sum);
+  metrics_->tasks(directories_->owned(), directories_->standbys());
   std::string dead;
   for (int i = 0; i < dead_letter_reason_count; ++i)
     if (sum.dead_letters[i] > 0)
       dead += " " + std::string(to_string(static_cast<dead_letter_reason>(i))) + "=" +
               std::to_string(sum.dead_letters[i]);
-  log_line(std::to_string(tasks_.size()) + " tasks: " + std::to_string(sum.accepted) +
+  log_line(std::to_string(directories_->owned()) + " tasks, " +
+           std::to_string(directories_->standbys()) + " standbys: " + std::to_string(sum.accepted) +
            " accepted, " + std::to_string(sum.duplicates) + " duplicates, dead letters:" +
            (dead.empty() ? " none" : dead));
 }
 
-void processor_loop::reload_catalog() {
+void instance::reload_catalog() {
   auto cat = catalog_file_.load();
   if (!cat) {
     log_line("catalog reload rejected, keeping the previous catalog: " + cat.error().message);
     return;
   }
-  catalog_ = *cat;
-  for (auto& [p, t] : tasks_) t->set_catalog(catalog_);
+  catalogs_.set(*cat);
   log_line("catalog reloaded from " + options_.catalog_path + "; it applies to segments that start from now on");
 }
 
-result<void> processor_loop::run(run_signals& signals) {
-  if (auto r = start(); !r) return r;
+bool instance::caught_up() const {
+  if (static_cast<int>(directories_->owned()) != partitions_) return false;
+  return std::all_of(threads_.begin(), threads_.end(), [](const auto& t) { return t->caught_up(); });
+}
+
+result<run_report> instance::run(run_signals& signals, const run_controls& controls) {
+  if (auto r = start(); !r) return std::unexpected(r.error());
   log_line("processing " + options_.input_topic + " (" + std::to_string(partitions_) +
-           " partitions) as application " + options_.application_id);
-  auto last_commit = clock::now();
+           " partitions) as application " + options_.application_id + " with " +
+           std::to_string(options_.num_stream_threads) + " stream thread(s)" +
+           (options_.num_standby_replicas > 0 ? " and standby replicas" : ""));
+  std::atomic<bool> stop{false};
+  std::mutex failure_mutex;
+  std::optional<error> failure;
+  auto fail_with = [&](const error& e) {
+    std::lock_guard lock(failure_mutex);
+    if (!failure) failure = e;
+    stop.store(true);
+  };
+  std::vector<std::thread> workers;
+  for (auto& t : threads_)
+    workers.emplace_back([&, t = t.get()] {
+      if (auto r = t->run(stop); !r) fail_with(r.error());
+    });
+  if (options_.num_standby_replicas > 0)
+    workers.emplace_back([&] {
+      if (auto r = directories_->run_standbys(stop); !r) fail_with(error{"standby: " + r.error().message});
+    });
+
   auto last_report = clock::now();
-  int64_t since_commit = 0;
-  while (!signals.stop.load()) {
+  int caught_up_checks = 0;
+  while (!stop.load() && !signals.stop.load()) {
     if (signals.reload.exchange(false) || catalog_file_.changed()) reload_catalog();
-    if (auto r = read_subscriptions(millis(0)); !r) return r;
-    auto m = consumer_->poll(millis(50));
-    if (!m) return std::unexpected(m.error());
-    const auto now = clock::now();
-    if (*m) {
-      const int32_t p = (*m)->partition().value;
-      if ((*m)->is_partition_eof()) {
-        caught_up_since_.try_emplace(p, now);
-      } else if (auto t = tasks_.find(p); t != tasks_.end()) {
-        caught_up_since_.erase(p);
-        t->second->process((*m)->value().value_or(std::string_view{}), (*m)->offset().value, wall_clock());
-        ++since_commit;
-      }
-    }
-    // The idle rule: a partition with nothing left to read for idle.close bills by the wall clock.
-    for (auto& [p, since] : caught_up_since_)
-      if (now - since >= options_.idle_close)
-        if (auto t = tasks_.find(p); t != tasks_.end()) t->second->close_idle(wall_clock());
-    if (now - last_report >= std::chrono::seconds(10)) {
+    if (auto r = read_subscriptions(millis(100)); !r) fail_with(r.error());
+    if (clock::now() - last_report >= std::chrono::seconds(10)) {
       report_progress();
-      last_report = now;
+      last_report = clock::now();
     }
-    if (now - last_commit >= options_.commit_interval || since_commit >= options_.commit_records) {
-      if (auto r = commit_all(); !r) return r;
-      last_commit = now;
-      since_commit = 0;
+    // Two looks in a row, so a record that arrived in between is not missed.
+    caught_up_checks = controls.until_caught_up && caught_up() ? caught_up_checks + 1 : 0;
+    if (caught_up_checks >= 2) {
+      log_line("every partition read to its end, committed and acknowledged");
+      break;
     }
   }
   log_line("stopping: committing and leaving the group");
+  stop.store(true);
+  for (auto& w : workers) w.join();
   report_progress();
-  if (auto r = commit_all(); !r) return r;
-  return consumer_->close();
+  if (failure) return std::unexpected(*failure);
+
+  run_report report;
+  const auto s = stats_.summarise();
+  auto ms = [](std::optional<run_stats::wall> t) -> int64_t {
+    if (!t) return 0;
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t->time_since_epoch()).count();
+  };
+  report.records = s.records;
+  report.first_record_ms = ms(s.first_record);
+  report.last_ack_ms = ms(s.last_ack);
+  report.commits = s.commits;
+  report.commit_p50_ms = s.commit_p50_ms;
+  report.commit_p99_ms = s.commit_p99_ms;
+  report.commit_max_ms = s.commit_max_ms;
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  report.peak_rss_mb = static_cast<double>(usage.ru_maxrss) / 1024.0;
+  return report;
 }
 
 }  // namespace
 
-result<void> run_processor(const run_options& options, const std::string& bootstrap,
-                           run_signals& signals) {
-  processor_loop loop(options, bootstrap);
-  return loop.run(signals);
+std::string run_report::to_json() const {
+  const double elapsed_s = last_ack_ms > first_record_ms ? (last_ack_ms - first_record_ms) / 1000.0 : 0;
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "{\"records\": %lld, \"first_record_ms\": %lld, \"last_ack_ms\": %lld, "
+                "\"elapsed_s\": %.3f, \"events_per_s\": %.1f, \"commits\": %lld, "
+                "\"commit_p50_ms\": %.3f, \"commit_p99_ms\": %.3f, \"commit_max_ms\": %.3f, "
+                "\"peak_rss_mb\": %.1f}\n",
+                static_cast<long long>(records), static_cast<long long>(first_record_ms),
+                static_cast<long long>(last_ack_ms), elapsed_s,
+                elapsed_s > 0 ? static_cast<double>(records) / elapsed_s : 0.0,
+                static_cast<long long>(commits), commit_p50_ms, commit_p99_ms, commit_max_ms,
+                peak_rss_mb);
+  return buf;
+}
+
+result<run_report> run_processor(const run_options& options, const std::string& bootstrap,
+                                 run_signals& signals, const run_controls& controls) {
+  instance i(options, bootstrap);
+  return i.run(signals, controls);
 }
 
 }  // namespace meterflow

@@ -1,18 +1,18 @@
 #include "processor/runtime/task.h"
 
 #include <filesystem>
-#include <map>
+#include <chrono>
 
+#include "processor/runtime/changelog.h"
 #include "topology/codec.h"
 
 namespace meterflow {
 
 namespace {
 
-// Store keys of the task (the engine owns 'd', 's', 'w', 'm').
-const std::string meta_key = "o";        // commit sequence, next input offset, outbox sequence
-constexpr char outbox_prefix = 'x';      // 'x' seq -> an outgoing record not yet published
-const std::string snapshot_key = "S";    // changelog only: a full snapshot of the store follows
+using changelog::meta_key;
+using changelog::snapshot_key;
+constexpr char outbox_prefix = 'x';  // 'x' seq -> an outgoing record not yet published
 
 std::string outbox_key(int64_t seq) {
   std::string k(1, outbox_prefix);
@@ -45,72 +45,42 @@ bool decode_outgoing(std::string_view v, output_record& r, int64_t& source_offse
   return true;
 }
 
-struct meta {
-  int64_t commit_seq = 0;
-  int64_t next_offset = kafka::kafka_offset::invalid().value;
-  int64_t outbox_seq = 0;
-};
-
-std::optional<meta> decode_meta(std::string_view v) {
-  meta m;
-  byte_reader r(v);
-  if (r.i64(m.commit_seq) && r.i64(m.next_offset) && r.i64(m.outbox_seq) && r.at_end()) return m;
-  return std::nullopt;
-}
-
 }  // namespace
 
 std::string task::meta_value() const {
-  std::string v;
-  byte_writer(v).i64(commit_seq_).i64(next_offset_).i64(outbox_seq_);
-  return v;
+  return changelog::encode_meta({commit_seq_, next_offset_, outbox_seq_});
 }
 
 task::~task() = default;
+
+std::string task_directory(const run_options& o, int32_t partition) {
+  return (std::filesystem::path(o.state_dir) / o.application_id / ("task-" + std::to_string(partition)))
+      .string();
+}
 
 result<std::unique_ptr<task>> task::open(const task_env& env, int32_t partition,
                                          std::shared_ptr<const catalog> cat,
                                          const std::vector<subscription_record>& subscriptions) {
   std::unique_ptr<task> t(new task(env, partition));
   const run_options& o = *env.options;
-  const std::string dir = (std::filesystem::path(o.state_dir) / o.application_id /
-                           ("task-" + std::to_string(partition)))
-                              .string();
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return fail(dir, ": ", ec.message());
-
-  auto open_store = [&]() -> result<void> {
-    state::rocksdb_options ro;
-    ro.path = dir;
-    auto s = state::rocksdb_store::open(ro);
-    if (!s) return std::unexpected(s.error());
-    t->store_ = std::move(*s);
-    return {};
-  };
-  if (auto r = open_store(); !r) return std::unexpected(r.error());
-
-  auto local = t->store_->get(meta_key);
-  if (!local) return std::unexpected(local.error());
-  int64_t local_seq = -1;
-  if (*local) {
-    auto m = decode_meta(**local);
-    if (!m) return fail(dir, ": corrupt task metadata");
-    local_seq = m->commit_seq;
-  }
+  t->dir_ = task_directory(o, partition);
+  if (auto r = t->open_store(false); !r) return std::unexpected(r.error());
   bool changelog_behind = false;
-  if (auto r = t->restore_from_changelog(dir, local->has_value(), local_seq, changelog_behind); !r)
-    return std::unexpected(r.error());
+  if (auto r = t->restore(changelog_behind); !r) return std::unexpected(r.error());
 
   auto restored = t->store_->get(meta_key);
   if (!restored) return std::unexpected(restored.error());
   if (*restored) {
-    auto m = decode_meta(**restored);
-    if (!m) return fail(dir, ": corrupt task metadata");
+    auto m = changelog::decode_meta(**restored);
+    if (!m) return fail(t->dir_, ": corrupt task metadata");
     t->commit_seq_ = m->commit_seq;
     t->next_offset_ = m->next_offset;
     t->outbox_seq_ = m->outbox_seq;
   }
+  // From now on the task commits on its own; the position of a standby no longer applies.
+  state::write_batch active;
+  active.del(changelog::position_key);
+  if (auto r = t->store_->write(active); !r) return std::unexpected(r.error());
 
   t->engine_ = std::make_unique<engine>(o.engine, std::move(cat));
   for (const auto& s : subscriptions) t->apply_subscription(s);
@@ -122,114 +92,94 @@ result<std::unique_ptr<task>> task::open(const task_env& env, int32_t partition,
   return t;
 }
 
-// Decides between local state and the changelog, and restores from the changelog when the local
-// state is missing or behind. Sets `changelog_behind` when the local state is ahead of (or not
-// on) the changelog: a crash between the local write and the changelog acknowledgement, or a
-// changelog that was deleted; the task then writes a snapshot so the changelog is whole again.
-result<void> task::restore_from_changelog(const std::string& dir, bool local_present,
-                                          int64_t local_seq, bool& changelog_behind) {
+result<void> task::open_store(bool wipe) {
+  store_.reset();
+  std::error_code ec;
+  if (wipe) std::filesystem::remove_all(dir_, ec);
+  std::filesystem::create_directories(dir_, ec);
+  if (ec) return fail(dir_, ": ", ec.message());
+  state::rocksdb_options ro;
+  ro.path = dir_;
+  auto s = state::rocksdb_store::open(ro);
+  if (!s) return std::unexpected(s.error());
+  store_ = std::move(*s);
+  return {};
+}
+
+// Brings the local store level with the changelog before the task processes anything:
+//  - a store built from the changelog (a standby or an earlier restore: it has a position)
+//    replays only the records after its position;
+//  - a store this instance committed itself is used as it is when the changelog ends with the
+//    same commit; when the local state is ahead (a crash before the changelog acknowledged, or a
+//    deleted changelog) `changelog_behind` is set and the task writes a snapshot; when the
+//    changelog is ahead (the task ran elsewhere since) the store is rebuilt from the changelog;
+//  - no local state: a full restore, or nothing for a fresh task.
+result<void> task::restore(bool& changelog_behind) {
   const run_options& o = *env_.options;
-  const std::string topic = o.changelog_topic();
+  const millis patience(120'000);
   auto reader = make_reader(o, env_.bootstrap, "restore");
   if (!reader) return std::unexpected(reader.error());
-  kafka::topic_partition tp{topic, kafka::partition_id{partition_}};
-  auto wm = (*reader)->query_watermarks(tp, millis(10'000));
-  if (!wm) return fail("changelog ", topic, "[", std::to_string(partition_), "]: ", wm.error().message);
-  const int64_t low = wm->low.value, high = wm->high.value;
+  changelog::partition_reader changelog(**reader, o.changelog_topic(), partition_);
+  auto extent = changelog.watermarks(patience);
+  if (!extent) return std::unexpected(extent.error());
+  auto position = changelog::read_position(*store_);
+  if (!position) return std::unexpected(position.error());
+  auto local_seq = changelog::read_commit_seq(*store_);
+  if (!local_seq) return std::unexpected(local_seq.error());
 
-  // Reads [from, high) and hands each record to `fn`.
-  auto read = [&](int64_t from, const std::function<void(const kafka::message&)>& fn) -> result<void> {
-    std::vector<kafka::topic_partition_offset> at{{topic, kafka::partition_id{partition_}, kafka::kafka_offset{from}}};
-    if (auto r = (*reader)->assign(at); !r) return r;
-    int64_t next = from;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
-    while (next < high) {
-      if (std::chrono::steady_clock::now() > deadline)
-        return fail("changelog ", topic, "[", std::to_string(partition_), "]: restore timed out at offset ",
-                    std::to_string(next), " of ", std::to_string(high));
-      auto m = (*reader)->poll(millis(200));
-      if (!m) return std::unexpected(m.error());
-      if (!*m || (*m)->is_partition_eof()) continue;
-      next = (*m)->offset().value + 1;
-      fn(**m);
-    }
+  int64_t from = extent->low;
+  bool full = true;
+  if (*position && **position >= extent->low && **position <= extent->high) {
+    from = **position;
+    full = false;
+  } else if (*position && **position > extent->high) {
+    changelog_behind = true;  // the changelog lost records this store has
     return {};
-  };
-
-  if (local_present) {
-    if (high <= low) {
+  } else if (!*position && *local_seq) {
+    if (extent->high <= extent->low) {
       changelog_behind = true;
       return {};
     }
-    std::optional<int64_t> last_seq;
-    auto r = read(high - 1, [&](const kafka::message& m) {
-      if (m.key() && *m.key() == meta_key && m.value())
-        if (auto mm = decode_meta(*m.value())) last_seq = mm->commit_seq;
-    });
-    if (!r) return r;
-    if (last_seq && *last_seq == local_seq) return {};
-    if (!last_seq || *last_seq < local_seq) {
+    auto last = changelog.last_commit_seq(*extent, patience);
+    if (!last) return std::unexpected(last.error());
+    if (*last && **last == **local_seq) return {};
+    if (!*last || **last < **local_seq) {
       changelog_behind = true;
       return {};
     }
-    // The changelog is ahead: this state directory is stale (the task ran elsewhere since).
     env_.log("task " + std::to_string(partition_) + ": local state (commit " +
-             std::to_string(local_seq) + ") is behind the changelog (commit " +
-             std::to_string(*last_seq) + "); restoring from the changelog");
-    store_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-    std::filesystem::create_directories(dir, ec);
-    state::rocksdb_options ro;
-    ro.path = dir;
-    auto s = state::rocksdb_store::open(ro);
-    if (!s) return std::unexpected(s.error());
-    store_ = std::move(*s);
-  } else if (high <= low && low == 0) {
+             std::to_string(**local_seq) + ") is behind the changelog (commit " +
+             std::to_string(**last) + "); restoring from the changelog");
+  } else if (!*position && extent->high <= extent->low && extent->low == 0) {
     return {};  // a fresh task
   }
+  if (full && (*position || *local_seq))
+    if (auto r = open_store(true); !r) return r;
 
-  // Replay complete batches: operations count once the batch's offset record follows them.
+  // A changelog that no longer starts at offset 0 is only usable from a snapshot on.
+  const bool need_snapshot = full && extent->low > 0;
   const auto started = std::chrono::steady_clock::now();
-  std::map<std::string, std::optional<std::string>> image;
-  std::vector<std::pair<std::string, std::optional<std::string>>> pending;
-  bool whole = low == 0;
-  int64_t records = 0;
-  auto r = read(low, [&](const kafka::message& m) {
-    ++records;
-    if (!m.key()) return;
-    std::string key(*m.key());
-    std::optional<std::string> value;
-    if (m.value()) value.emplace(*m.value());
-    if (key == snapshot_key) {
-      image.clear();
-      pending.clear();
-      whole = true;
-      return;
-    }
-    pending.emplace_back(std::move(key), std::move(value));
-    if (pending.back().first == meta_key) {
-      for (auto& [k, v] : pending) image[k] = std::move(v);
-      pending.clear();
-    }
+  changelog::applier applier(*store_, need_snapshot);
+  auto r = changelog.read(from, extent->high, patience, [&](const kafka::message& m) -> result<void> {
+    if (!m.key()) return {};
+    std::optional<std::string_view> value;
+    if (m.value()) value = *m.value();
+    return applier.apply(m.offset().value, *m.key(), value);
   });
   if (!r) return r;
-  if (!whole)
-    return fail("task ", std::to_string(partition_), ": the changelog ", topic, "[",
-                std::to_string(partition_), "] starts at offset ", std::to_string(low),
+  if (need_snapshot && !applier.saw_snapshot())
+    return fail("task ", std::to_string(partition_), ": the changelog ", o.changelog_topic(), "[",
+                std::to_string(partition_), "] starts at offset ", std::to_string(extent->low),
                 " and holds no snapshot: the records restoring needs are gone (retention). "
                 "Refusing to run on partial state; restore the state directory or re-process "
                 "the input from the start with a new application.id");
-  state::write_batch batch;
-  for (const auto& [k, v] : image)
-    if (v) batch.put(k, *v);
-  if (auto w = store_->write(batch); !w) return w;
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::steady_clock::now() - started)
-                      .count();
-  env_.log("task " + std::to_string(partition_) + ": restored " + std::to_string(image.size()) +
-           " keys from " + std::to_string(records) + " changelog records in " +
-           std::to_string(ms) + " ms" + (pending.empty() ? "" : " (an incomplete last batch was ignored)"));
+  restored_.kind = full ? "full" : "from standby";
+  restored_.records = extent->high - from;
+  restored_.duration = std::chrono::duration_cast<millis>(std::chrono::steady_clock::now() - started);
+  env_.log("task " + std::to_string(partition_) + ": restored " + std::to_string(restored_.records) +
+           " changelog records (" + restored_.kind + ", offsets " + std::to_string(from) + ".." +
+           std::to_string(extent->high) + ") in " + std::to_string(restored_.duration.count()) + " ms" +
+           (applier.holds_partial_batch() ? "; an incomplete last batch was ignored" : ""));
   return {};
 }
 
@@ -349,10 +299,15 @@ result<void> task::prepare_commit() {
 }
 
 result<void> task::produce_changelog() {
-  if (auto r = produce_ops(unsent_); !r) return r;
-  unsent_.clear();
+  if (auto r = produce_marks(); !r) return r;
   if (auto r = produce_ops(batch_); !r) return r;
   batch_.clear();
+  return {};
+}
+
+result<void> task::produce_marks() {
+  if (auto r = produce_ops(unsent_); !r) return r;
+  unsent_.clear();
   return {};
 }
 

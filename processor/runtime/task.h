@@ -11,7 +11,11 @@
 //   --- runtime: flush (at_least_once) — or everything below in one transaction (exactly_once_v2)
 //   produce_outputs()  the outbox records to the output topics
 //   --- runtime: flush
-//   mark_published()   delete the outbox entries (their changelog tombstones go with the next batch)
+//   mark_published()   delete the outbox entries (a small batch of its own)
+//   produce_marks()    that batch to the changelog (at_least_once: right away, acknowledged by
+//                      the next flush; exactly_once_v2: in the next transaction). A task that
+//                      leaves produces and flushes them first, so its next owner does not
+//                      republish records that were delivered.
 // A crash anywhere either replays input (nothing of the batch was published) or republishes
 // identical outbox records (same ids, same bytes) when the task opens again.
 //
@@ -39,6 +43,9 @@ struct task_env {
   // Where status lines go (restores, republished outboxes).
   std::function<void(const std::string&)> log;
 };
+
+// <state.dir>/<application.id>/task-<partition>: the task's store (active or standby).
+std::string task_directory(const run_options& o, int32_t partition);
 
 class task {
  public:
@@ -68,13 +75,23 @@ class task {
   [[nodiscard]] result<void> produce_changelog();
   [[nodiscard]] result<void> produce_outputs();
   [[nodiscard]] result<void> mark_published();
+  [[nodiscard]] result<void> produce_marks();
+  bool has_unsent_marks() const { return !unsent_.empty(); }
+
+  // How the task's state was restored when it opened (kind empty: local state was current).
+  struct restore_report {
+    std::string kind;  // "full" or "from standby"
+    int64_t records = 0;
+    millis duration{0};
+  };
+  const restore_report& restored() const { return restored_; }
 
   const engine_counters& counters() const { return engine_->counters(); }
 
  private:
   task(const task_env& env, int32_t partition) : env_(env), partition_(partition) {}
-  result<void> restore_from_changelog(const std::string& dir, bool local_present,
-                                      int64_t local_seq, bool& changelog_behind);
+  result<void> open_store(bool wipe);
+  result<void> restore(bool& changelog_behind);
   result<void> write_snapshot_to_changelog();
   result<void> republish_outbox();
   result<void> produce_ops(const state::write_batch& batch);
@@ -88,6 +105,8 @@ class task {
 
   const task_env& env_;
   int32_t partition_;
+  std::string dir_;
+  restore_report restored_;
   std::unique_ptr<state::rocksdb_store> store_;
   std::unique_ptr<engine> engine_;
   std::vector<output_record> fresh_;       // emitted since the last prepare_commit

@@ -28,6 +28,11 @@ struct meter_progress {
   // Appended in window order, so inserting at the end is the common case.
   small_map<std::pair<int64_t, std::string>, aggregate> window_results;
   decimal quantity;  // the segment quantity Q of the closed part
+  // unique_count members of `closed` are stored apart from the segment record, in append-only
+  // chunks (engine_state.cc): the members added since the last checkpoint (nodes of
+  // closed.distinct, stable until the segment dies), and how many chunks the store holds.
+  std::vector<const std::string*> unsaved_members;
+  int64_t member_chunks = 0;
 };
 
 // Per usage charge: what has been emitted so far (incremental rating).

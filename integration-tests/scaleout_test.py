@@ -1,0 +1,566 @@
+#!/usr/bin/env python3
+"""Scale-out and fault tolerance of `meterflow run` (issue 4) on a 3-broker development cluster.
+
+Real processes on 127.0.0.1 only (`meterflow dev-cluster`, `run`, `produce`, `totals`, `rate`),
+bounded in time (a watchdog kills everything past a hard timeout), temp dirs and processes cleaned
+up on every exit. The reference is always the offline engine (`meterflow rate`) on the same input,
+for the billing periods that have ended.
+
+scaleout  Three instances (one application.id, each its own state.dir) process a steady stream of
+          events on 16 input partitions; a fourth joins and one leaves (SIGTERM) while events
+          flow. Then: totals over the output topics equal the offline result, every input record
+          is counted, a duplicate or a dead letter, no id has two contents, nothing was dropped by
+          the cluster's retention, no instance exited on its own. Duplicate deliveries (same id,
+          same bytes: allowed by the at-least-once outbox) are counted and printed.
+chaos     For a bounded duration (default 75 s; MF_CHAOS_SECONDS or --chaos-seconds N for a long
+          run) three instances are SIGKILLed and restarted at random (one kill every ~5 s),
+          brokers are taken down and up, and retriable request errors are injected, while a
+          producer keeps sending events with duplicates, late events and dead letters. Then the
+          faults are cleared, every broker is brought up, the instances finish, and the same
+          checks as scaleout apply.
+standby   Two instances with num.standby.replicas=1: the owner of half the tasks is SIGKILLed,
+          the survivor takes its tasks over; the handover time (kill -> each task assigned again,
+          restore lines) is measured and compared with the same scenario with
+          num.standby.replicas=0 (a full restore from the changelog). Both are printed. A build
+          that rejects num.standby.replicas=1 ("not supported yet") makes this half a SKIP (exit
+          77 when nothing failed).
+
+The accounting: each task's counters (accepted, duplicates, dead letters) live in its state and
+move with it. At the end every instance but one is stopped with SIGTERM; the last one then owns
+every task and its progress line sums the counters of all tasks.
+
+Only these fail a run: totals differ from the offline result, an input record not accounted
+for, an id with two contents, records dropped by retention, an instance that exited on its own
+(not by the test's SIGKILL/SIGTERM, or a non-zero exit after SIGTERM), a producer failure, or a
+timeout. Duplicate deliveries are reported, not failed.
+
+Usage:
+  scaleout_test.py METERFLOW METERFLOW_GEN [scaleout|chaos|standby|all ...] [--chaos-seconds N]
+      [--seed S]
+  CI (ctest): scaleout, chaos (75 s of faults) and standby.
+  Long chaos run (10 minutes of faults, 32 input partitions, ~25 minutes in all):
+      MF_CHAOS_SECONDS=600 integration-tests/scaleout_test.py build/processor/meterflow \\
+          build/bench/meterflow-gen chaos
+  MF_KEEP_TMP=1 keeps the logs (instance logs, dev-cluster log) and prints where they are.
+"""
+import calendar
+import os
+import random
+import re
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mf_harness as mh  # noqa: E402
+
+METERFLOW = os.path.abspath(sys.argv[1])
+GENERATOR = os.path.abspath(sys.argv[2])
+APP = "billing"
+SKIP = 77
+
+# Retriable request errors for the chaos run: each is something a Kafka client must ride out.
+RETRIABLE_ERRORS = [
+    "Produce 5 NOT_LEADER_OR_FOLLOWER",
+    "Produce 2 REQUEST_TIMED_OUT",
+    "Produce 2 KAFKA_STORAGE_ERROR",
+    "Fetch 5 NOT_LEADER_OR_FOLLOWER",
+    "Fetch 2 _TRANSPORT",
+    "ListOffsets 2 NOT_LEADER_OR_FOLLOWER",
+    "Metadata 2 LEADER_NOT_AVAILABLE",
+    "OffsetCommit 3 COORDINATOR_NOT_AVAILABLE",
+    "Heartbeat 2 COORDINATOR_NOT_AVAILABLE",
+    "JoinGroup 2 COORDINATOR_LOAD_IN_PROGRESS",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared pieces
+
+def topics(partitions, charges, adjustments):
+    """Topics of one cluster. Each partition costs the dev cluster ~250 ms to create, so the
+    output topics are only as wide as the load needs (it keeps ~5 MiB per partition)."""
+    return {"meter-events": partitions, "subscriptions": partitions,
+            f"{APP}-state-changelog": partitions, "rated-charges": charges,
+            "charge-adjustments": adjustments, "usage-alerts": 4, "meter-events-dlq": 4}
+
+
+def generate(h, name, events, hours, seed, bad_every=400):
+    """Generator output plus a few lines that must be dead letters (bad JSON, a bad time, an
+    unknown tenant), mixed in. Returns (catalog, subscriptions, events file, lines)."""
+    work = h.path(name)
+    subprocess.run([GENERATOR, "--out", work, "--events", str(events), "--tenants", "300",
+                    "--hours", str(hours), "--seed", str(seed), "--dup-pct", "2",
+                    "--late-pct", "1"], check=True, capture_output=True, timeout=120)
+    with open(os.path.join(work, "events.jsonl")) as f:
+        lines = f.readlines()
+    bad = ['this is not json\n',
+           '{"specversion":"1.0","id":"bad-time-%d","source":"gw/x","type":"api_request",'
+           '"subject":"tenant-00007","time":"yesterday","data":{}}\n',
+           '{"specversion":"1.0","id":"ghost-%d","source":"gw/x","type":"api_request",'
+           '"subject":"tenant-99999999","time":"2026-03-01T05:00:00Z","data":{}}\n']
+    mixed = []
+    for i, line in enumerate(lines):
+        mixed.append(line)
+        if i % bad_every == bad_every // 2:
+            template = bad[(i // bad_every) % len(bad)]
+            mixed.append(template % i if "%d" in template else template)
+    path = mh.write_lines(os.path.join(work, "events-mixed.jsonl"), mixed)
+    return os.path.join(work, "catalog.json"), os.path.join(work, "subscriptions.jsonl"), path, mixed
+
+
+def log_time(stamp_text):
+    """Epoch seconds of a log line's `2026-11-22T06:59:37.099Z`."""
+    base, _, frac = stamp_text.rstrip("Z").partition(".")
+    return calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) + float("0." + (frac or "0"))
+
+
+LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT[\d:.]+Z) meterflow: (.*)$", re.M)
+
+
+def log_events(instance, since=0.0):
+    """[(epoch, message)] of an instance's log lines at or after `since`."""
+    return [(log_time(t), msg) for t, msg in LOG_LINE.findall(instance.text()) if log_time(t) >= since]
+
+
+TASK_EVENT = re.compile(r"meterflow: task (\d+) (assigned|revoked|lost)")
+
+
+def owned(instance):
+    """Active tasks the instance holds now, from its log since its last start (standby lines
+    are not ownership)."""
+    text = instance.text()
+    tasks = set()
+    for line in text[text.rfind("harness: start"):].splitlines():
+        m = TASK_EVENT.search(line)
+        if m and "standby" not in line:
+            (tasks.add if m.group(2) == "assigned" else tasks.discard)(int(m.group(1)))
+    return tasks
+
+
+def reap_all(h, instances, restart=False):
+    """Records instances that exited on their own (a failure); restarts them when asked.
+    False when none is left running (waits can give up)."""
+    for i in instances:
+        if i.reap():
+            code, tail = i.crashes[-1]
+            h.note(f"[{h.elapsed():.0f}s] {i.name} exited on its own with {code}:\n" +
+                   "\n".join("       " + line for line in tail.splitlines()))
+            if restart and len(i.crashes) <= 20:  # no endless crash loop
+                i.start()
+    return any(i.alive() for i in instances)
+
+
+def check_no_crash(h, label, instances):
+    crashes = [(i.name, code, tail) for i in instances for code, tail in i.crashes]
+    h.check(f"{label}: no instance exited on its own", not crashes,
+            "; ".join(f"{n} exit {c}: {t[-600:]}" for n, c, t in crashes))
+
+
+def final_accounting(h, label, instances, keep, partitions, lines, summary):
+    """Stops every instance but `keep` (SIGTERM, exit 0 expected); `keep` then owns all tasks and
+    its progress line sums every task's counters."""
+    for i in instances:
+        if i is not keep:
+            code = i.stop(timeout=90)
+            if code != 0:
+                i.crashes.append((code, "SIGTERM at the end: " + i.tail(10)))
+    n = len(lines)
+    deadline = time.time() + 150
+    counts = None
+    while time.time() < deadline and reap_all(h, [keep]):
+        counts = keep.progress()
+        if counts and counts[0] == partitions and counts[1] + counts[2] + sum(counts[3].values()) == n:
+            break
+        time.sleep(1)
+    code = keep.stop(timeout=90)
+    if code != 0:
+        keep.crashes.append((code, "SIGTERM at the end: " + keep.tail(10)))
+    counts = keep.progress() or (0, 0, 0, {})
+    tasks, accepted, duplicates, reasons = counts
+    dead = sum(reasons.values())
+    h.note(f"input {n} records: counted {accepted}, duplicates {duplicates}, dead letters {dead} "
+           f"{reasons} (over {tasks} tasks); offline: counted {summary['accepted']}, "
+           f"duplicates {summary['duplicates']}, dead letters {summary['dlq']}")
+    h.check(f"{label}: every input record is counted, a duplicate or a dead letter",
+            tasks == partitions and accepted + duplicates + dead == n and
+            accepted == summary["accepted"],
+            f"{tasks} tasks: {accepted} + {duplicates} + {dead} = {accepted + duplicates + dead} "
+            f"vs {n} input records; offline accepted {summary['accepted']}")
+    return counts
+
+
+def check_totals(h, label, bootstrap, expected, ended, timeout, on_poll=None):
+    ok, got, secs = mh.wait_for_totals(h, bootstrap, expected, ended, timeout, on_poll)
+    h.check(f"{label}: totals over the output topics equal the offline result "
+            f"({len(expected)} tenant|period|kind|meter sums)", ok,
+            mh.diff(expected, mh.restrict(got["totals"], ended)))
+    h.check(f"{label}: no id with two contents", got.get("conflicts") == [],
+            str(got.get("conflicts"))[:500])
+    lost = mh.unavailable(got)
+    h.check(f"{label}: no output record dropped by the cluster's retention", lost == 0,
+            f"{lost} records unavailable")
+    return got, secs
+
+
+def report_deliveries(h, label, got, instances):
+    republished = sum(int(n) for i in instances
+                      for n in re.findall(r"republishing (\d+) records", i.text()))
+    h.note(f"{label}: {got.get('records')} output records read, {got.get('repeated')} delivered "
+           f"twice (same id, same bytes); {republished} records republished from outboxes")
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Scale-out
+
+def scaleout(h, seed):
+    partitions = 16
+    cluster = mh.Cluster(h, topics(partitions, 24, 8), brokers=3, wait=False)
+    catalog, subs, events, lines = generate(h, "scaleout", 45_000, 168, seed)
+    expected, ended, summary = mh.offline(h, catalog, subs, events, "scaleout")
+    cluster.wait_ready()
+    h.note(f"[{h.elapsed():.0f}s] cluster up at {cluster.bootstrap}; {len(lines)} input records, "
+           f"{len(expected)} sums in ended periods")
+    mh.produce(h, cluster.bootstrap, "subscriptions", subs, key_field="tenant")
+    instances = [mh.Instance(h, name, cluster.bootstrap, APP, catalog) for name in "ABCD"]
+    a, b, c, d = instances
+    for i in (a, b, c):
+        i.start()
+
+    chunks = 20
+    size = (len(lines) + chunks - 1) // chunks
+    sent = {"chunks": 0, "records": 0, "error": None}
+
+    def producer():
+        try:
+            for k in range(chunks):
+                path = mh.write_lines(h.path(f"scaleout-chunk-{k}.jsonl"), lines[k * size:(k + 1) * size])
+                sent["records"] += mh.produce(h, cluster.bootstrap, "meter-events", path)
+                sent["chunks"] = k + 1
+                time.sleep(1.5)
+        except Exception as e:  # noqa: BLE001 - reported as a failure below
+            sent["error"] = str(e)
+
+    started = time.time()
+    t = threading.Thread(target=producer, daemon=True)
+    t.start()
+
+    time.sleep(6)
+    reap_all(h, instances)
+    d.start()
+    h.note(f"[{h.elapsed():.0f}s] D started while chunk {sent['chunks']}/{chunks} is produced")
+    deadline = time.time() + 40
+    while not owned(d) and time.time() < deadline and reap_all(h, instances):
+        time.sleep(0.5)
+    h.note(f"[{h.elapsed():.0f}s] D owns tasks {sorted(owned(d))}; A {sorted(owned(a))}, "
+           f"B {sorted(owned(b))}, C {sorted(owned(c))} (chunk {sent['chunks']}/{chunks})")
+    joined_during_flow = sent["chunks"] < chunks
+    code = b.stop()
+    left_during_flow = sent["chunks"] < chunks
+    h.note(f"[{h.elapsed():.0f}s] B left (SIGTERM, exit {code}) at chunk {sent['chunks']}/{chunks}")
+    if code != 0:
+        b.crashes.append((code, "SIGTERM: " + b.tail(10)))
+    t.join(timeout=240)
+    h.check("scaleout: the producer sent every record",
+            not t.is_alive() and sent["error"] is None and sent["records"] == len(lines),
+            f"{sent}")
+    d_tasks = sorted({int(p) for p in re.findall(r"meterflow: task (\d+) assigned", d.text())})
+    h.check("scaleout: D joined (and got tasks) and B left while events were flowing",
+            joined_during_flow and left_during_flow and bool(d_tasks),
+            f"join during flow {joined_during_flow}, leave during flow {left_during_flow}, "
+            f"D was assigned {d_tasks}")
+    running = [a, c, d]
+    got, secs = check_totals(h, "scaleout", cluster.bootstrap, expected, ended, 180,
+                             on_poll=lambda: reap_all(h, running))
+    h.note(f"[{h.elapsed():.0f}s] totals exact {time.time() - started:.0f} s after the first chunk; "
+           f"tasks now: A {sorted(owned(a))}, C {sorted(owned(c))}, D {sorted(owned(d))}")
+    report_deliveries(h, "scaleout (before the final shutdown)", got, instances)
+    final_accounting(h, "scaleout", running, a, partitions, lines, summary)
+    got = mh.kafka_totals(h, cluster.bootstrap)
+    h.check("scaleout: totals still exact after the instances left",
+            mh.restrict(got["totals"], ended) == expected and got.get("conflicts") == [],
+            mh.diff(expected, mh.restrict(got["totals"], ended)))
+    report_deliveries(h, "scaleout (at the end)", got, instances)
+    check_no_crash(h, "scaleout", instances)
+    cluster.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Chaos
+
+def chaos(h, seed, seconds):
+    rng = random.Random(seed)
+    long_run = seconds > 150
+    partitions = 32 if long_run else 16
+    # The changelog is a topic like any other here: ~5 MiB per partition. ~600 events/s for the
+    # CI run; a long run sends fewer per second so its changelogs stay restorable.
+    count = int(os.environ.get("MF_CHAOS_EVENTS", 0)) or (90_000 if long_run else 45_000)
+    cluster = mh.Cluster(h, topics(partitions, 48 if long_run else 24, 8), brokers=3, wait=False)
+    catalog, subs, events, lines = generate(h, "chaos", count, 168, seed + 1)
+    expected, ended, summary = mh.offline(h, catalog, subs, events, "chaos")
+    cluster.wait_ready()
+    h.note(f"[{h.elapsed():.0f}s] cluster up; {len(lines)} input records over {seconds} s of faults, "
+           f"{partitions} partitions")
+    mh.produce(h, cluster.bootstrap, "subscriptions", subs, key_field="tenant")
+    instances = [mh.Instance(h, name, cluster.bootstrap, APP, catalog) for name in "ABC"]
+    for i in instances:
+        i.start()
+
+    # The chunks are scheduled over 70 % of the fault window: a broker that is down stalls the
+    # producer too, and most records should still go out while the faults go on.
+    chunks = max(10, int(seconds * 0.7 / 2.0))
+    chunk_every = seconds * 0.7 / chunks
+    size = (len(lines) + chunks - 1) // chunks
+    sent = {"chunks": 0, "records": 0, "error": None, "slowest": 0.0}
+
+    def producer():
+        try:
+            begin = time.time()
+            for k in range(chunks):
+                path = mh.write_lines(h.path(f"chaos-chunk-{k}.jsonl"), lines[k * size:(k + 1) * size])
+                t0 = time.time()
+                sent["records"] += mh.produce(h, cluster.bootstrap, "meter-events", path)
+                sent["slowest"] = max(sent["slowest"], time.time() - t0)
+                sent["chunks"] = k + 1
+                # Keep to the schedule: chunk k+1 goes out at (k+1) * chunk_every.
+                time.sleep(max(0.0, begin + (k + 1) * chunk_every - time.time()))
+        except Exception as e:  # noqa: BLE001
+            sent["error"] = str(e)
+
+    t = threading.Thread(target=producer, daemon=True)
+    t.start()
+    time.sleep(3)  # let the group form before the first fault
+
+    stats = {"kills": 0, "restarts": 0, "broker_downs": 0, "errors": 0}
+    restart_at = {}           # instance -> when to restart it
+    broker_down = None        # (broker, when to bring it up)
+    next_kill = time.time() + rng.uniform(2, 5)
+    next_broker = time.time() + rng.uniform(6, 12)
+    next_error = time.time() + rng.uniform(2, 4)
+    end = time.time() + seconds
+    downtime = 0.0
+    while time.time() < end:
+        now = time.time()
+        reap_all(h, instances, restart=True)
+        for i, when in list(restart_at.items()):
+            if now >= when:
+                i.start()
+                stats["restarts"] += 1
+                del restart_at[i]
+        if now >= next_kill:
+            alive = [i for i in instances if i.alive() and i not in restart_at]
+            if alive:
+                victim = rng.choice(alive)
+                victim.kill9()
+                stats["kills"] += 1
+                # Mostly back at once (a crash loop), sometimes after long enough for the group
+                # to move its tasks (session.timeout.ms=6000).
+                restart_at[victim] = now + (rng.uniform(0.2, 2.0) if rng.random() < 0.7 else rng.uniform(7, 10))
+            next_kill = now + rng.uniform(4.0, 6.0)
+        if broker_down and now >= broker_down[1]:
+            cluster.command(f"up {broker_down[0]}")
+            broker_down = None
+            next_broker = now + rng.uniform(6, 12)
+        elif not broker_down and now >= next_broker:
+            broker = rng.randint(1, 3)
+            cluster.command(f"down {broker}")
+            length = rng.uniform(3, 8)
+            downtime += length
+            broker_down = (broker, now + length)
+            stats["broker_downs"] += 1
+        if now >= next_error:
+            cluster.command("errors " + rng.choice(RETRIABLE_ERRORS))
+            stats["errors"] += 1
+            next_error = now + rng.uniform(2, 5)
+        time.sleep(0.2)
+
+    during = sent["records"]
+    cluster.command("clear")
+    for b in range(1, 4):
+        cluster.command(f"up {b}")
+    for i in list(restart_at):
+        i.start()
+        stats["restarts"] += 1
+    reap_all(h, instances, restart=True)
+    h.note(f"[{h.elapsed():.0f}s] faults over: {stats['kills']} SIGKILLs, {stats['restarts']} restarts, "
+           f"{stats['broker_downs']} broker downs ({downtime:.0f} s down in all), "
+           f"{stats['errors']} injected error bursts; {during} of {len(lines)} records were produced "
+           f"while they went on")
+    t.join(timeout=300)
+    h.note(f"[{h.elapsed():.0f}s] producer done: {sent['records']} records, slowest chunk "
+           f"{sent['slowest']:.1f} s")
+    h.check(f"chaos: at least {max(10, int(seconds / 6))} SIGKILLs", stats["kills"] >= max(10, int(seconds / 6)),
+            str(stats))
+    h.check("chaos: the producer sent every record",
+            not t.is_alive() and sent["error"] is None and sent["records"] == len(lines), str(sent))
+    got, secs = check_totals(h, "chaos", cluster.bootstrap, expected, ended, 300,
+                             on_poll=lambda: reap_all(h, instances, restart=True))
+    h.note(f"[{h.elapsed():.0f}s] totals exact {secs:.0f} s after the faults ended")
+    report_deliveries(h, "chaos (before the final shutdown)", got, instances)
+    logs = "".join(i.text() for i in instances)
+    h.note(f"chaos: {len(re.findall(r': restored ', logs))} restores from the changelog, "
+           f"{logs.count('wrote a snapshot')} snapshots, {len(re.findall(r'assigned at offset', logs))} "
+           f"task resumptions from stored offsets, {len(re.findall(r' (revoked|lost)$', logs, re.M))} "
+           f"revocations")
+    final_accounting(h, "chaos", instances, instances[0], partitions, lines, summary)
+    got = mh.kafka_totals(h, cluster.bootstrap)
+    h.check("chaos: totals still exact after the instances stopped",
+            mh.restrict(got["totals"], ended) == expected and got.get("conflicts") == [],
+            mh.diff(expected, mh.restrict(got["totals"], ended)))
+    report_deliveries(h, "chaos (at the end)", got, instances)
+    check_no_crash(h, "chaos", instances)
+    cluster.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Standby
+
+STANDBY_UNSUPPORTED = "not supported yet"
+
+
+def handover(h, replicas, seed):
+    """One scenario: two instances, the owner of tasks killed; returns a dict of measurements,
+    or None when the build rejects this num.standby.replicas."""
+    label = f"standby (num.standby.replicas={replicas})"
+    partitions = 8
+    cluster = mh.Cluster(h, topics(partitions, 16, 4), brokers=3, wait=False)
+    catalog, subs, events, lines = generate(h, f"standby{replicas}", 30_000, 24, seed + 2)
+    expected, ended, summary = mh.offline(h, catalog, subs, events, f"standby{replicas}")
+    cluster.wait_ready()
+    mh.produce(h, cluster.bootstrap, "subscriptions", subs, key_field="tenant")
+    first, second = lines[:len(lines) * 3 // 4], lines[len(lines) * 3 // 4:]
+    x, y = (mh.Instance(h, f"{n}{replicas}", cluster.bootstrap, APP, catalog,
+                        num_standby_replicas=replicas) for n in "XY")
+    instances = [x, y]
+    x.start()
+    y.start()
+    mh.produce(h, cluster.bootstrap, "meter-events",
+               mh.write_lines(h.path(f"standby{replicas}-first.jsonl"), first))
+    # Both instances own tasks, and everything produced so far is processed.
+    deadline = time.time() + 90
+    ready = False
+    while time.time() < deadline and not ready:
+        running = reap_all(h, instances)
+        if any(STANDBY_UNSUPPORTED in i.text() for i in instances):
+            h.note(f"{label}: this build rejects it: " +
+                   next(line for i in instances for line in i.text().splitlines()
+                        if STANDBY_UNSUPPORTED in line))
+            cluster.stop()
+            return None
+        if not running:
+            break
+        if owned(x) and owned(y) and len(owned(x) | owned(y)) == partitions:
+            counts = [i.progress() for i in instances]
+            ready = all(counts) and \
+                sum(c[1] + c[2] + sum(c[3].values()) for c in counts) >= len(first) and \
+                all(c[0] == len(owned(i)) for c, i in zip(counts, instances))
+        time.sleep(1)
+    h.check(f"{label}: both instances own tasks and processed the first {len(first)} records",
+            ready, f"X owns {sorted(owned(x))}, Y owns {sorted(owned(y))}; progress "
+            f"{[i.progress() for i in instances]}")
+    time.sleep(3)  # let standbys (if any) catch up with the last commits
+    victim, survivor = (x, y) if len(owned(x)) >= len(owned(y)) else (y, x)
+    moved = sorted(owned(victim))
+    h.note(f"{label}: {victim.name} owns {moved}, {survivor.name} owns {sorted(owned(survivor))}; "
+           f"SIGKILL {victim.name}")
+    killed_at = time.time()
+    victim.kill9()
+    # The survivor's log: when does it hold each of the victim's tasks again?
+    assigned = {}
+    deadline = time.time() + 60
+    while time.time() < deadline and len(assigned) < len(moved):
+        reap_all(h, [survivor])
+        for when, msg in log_events(survivor, killed_at):
+            m = re.match(r"task (\d+) assigned", msg)
+            if m and int(m.group(1)) in moved:
+                assigned.setdefault(int(m.group(1)), when - killed_at)
+        time.sleep(0.1)
+    after = log_events(survivor, killed_at)
+    restores = [(int(p), int(ms)) for _, msg in after
+                for p, ms in re.findall(r"^task (\d+): restored .* in (\d+) ms", msg)]
+    restore_lines = [msg for _, msg in after
+                     if re.search(r"restor|standby|warm|replica|promot|catch", msg, re.I)]
+    h.check(f"{label}: the survivor took over every task of the killed instance",
+            len(assigned) == len(moved), f"assigned again: {assigned} of {moved}")
+    # Processing again: the rest of the events goes through the survivor alone.
+    mh.produce(h, cluster.bootstrap, "meter-events",
+               mh.write_lines(h.path(f"standby{replicas}-second.jsonl"), second))
+    got, secs = check_totals(h, label, cluster.bootstrap, expected, ended, 120,
+                             on_poll=lambda: reap_all(h, [survivor]))
+    result = {"replicas": replicas, "moved": moved,
+              "first": min(assigned.values()) if assigned else None,
+              "last": max(assigned.values()) if assigned else None,
+              "restore_ms": sum(ms for p, ms in restores if p in moved),
+              "restores": len([1 for p, _ in restores if p in moved]),
+              "lines": restore_lines, "repeated": got.get("repeated")}
+    h.note(f"{label}: {len(assigned)}/{len(moved)} tasks assigned again "
+           f"{result['first'] if result['first'] is None else round(result['first'], 2)}-"
+           f"{result['last'] if result['last'] is None else round(result['last'], 2)} s after the "
+           f"kill; {result['restores']} changelog restores of those tasks took {result['restore_ms']} ms; "
+           f"{result['repeated']} records delivered twice")
+    for line in restore_lines[:20]:
+        h.note("  " + line)
+    survivor.stop()
+    check_no_crash(h, label, instances)
+    cluster.stop()
+    return result
+
+
+def standby(h, seed):
+    full = handover(h, 0, seed)
+    warm = handover(h, 1, seed)
+    if full and warm and full["last"] is not None and warm["last"] is not None:
+        h.note(f"handover: with a standby {warm['last']:.2f} s (restores {warm['restore_ms']} ms), "
+               f"with a full restore {full['last']:.2f} s (restores {full['restore_ms']} ms); "
+               "both include the session timeout (6 s) and the cooperative rebalance")
+    return warm is not None
+
+
+# ---------------------------------------------------------------------------------------------
+
+def main():
+    args = sys.argv[3:]
+    seed = 20261122
+    seconds = int(os.environ.get("MF_CHAOS_SECONDS", "75"))
+    names = []
+    i = 0
+    while i < len(args):
+        if args[i] == "--chaos-seconds":
+            seconds, i = int(args[i + 1]), i + 2
+        elif args[i] == "--seed":
+            seed, i = int(args[i + 1]), i + 2
+        else:
+            names.append(args[i])
+            i += 1
+    if not names or "all" in names:
+        names = ["scaleout", "chaos", "standby"]
+    budget = {"scaleout": 420, "chaos": seconds + 600, "standby": 420}
+    h = mh.Harness(METERFLOW, "meterflow-scaleout-test-", sum(budget[n] for n in names))
+    skipped = False
+    try:
+        for name in names:
+            start = time.time()
+            print(f"== {name}", flush=True)
+            if name == "scaleout":
+                scaleout(h, seed)
+            elif name == "chaos":
+                chaos(h, seed, seconds)
+            elif name == "standby":
+                skipped = not standby(h, seed)
+            else:
+                raise SystemExit(f"unknown test {name} (scaleout, chaos, standby, all)")
+            print(f"== {name}: {time.time() - start:.0f} s", flush=True)
+    except Exception as e:  # noqa: BLE001 - a harness error is a failure with its reason
+        h.check("the test ran to its end", False, f"{type(e).__name__}: {e}")
+    finally:
+        h.close()
+    code = h.summary()
+    if code == 0 and skipped:
+        print("SKIP standby with num.standby.replicas=1: not supported by this build")
+        return SKIP
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

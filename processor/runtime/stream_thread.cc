@@ -1,0 +1,283 @@
+#include "processor/runtime/stream_thread.h"
+
+#include <chrono>
+
+#include "processor/runtime/metrics.h"
+
+namespace meterflow {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+timestamp wall_clock() {
+  auto now = std::chrono::system_clock::now().time_since_epoch();
+  return timestamp{std::chrono::duration_cast<std::chrono::milliseconds>(now).count()};
+}
+
+void add(engine_counters& sum, const engine_counters& c) {
+  sum.accepted += c.accepted;
+  sum.duplicates += c.duplicates;
+  for (size_t i = 0; i < sum.dead_letters.size(); ++i) sum.dead_letters[i] += c.dead_letters[i];
+}
+
+}  // namespace
+
+stream_thread::stream_thread(const stream_context& context, int index)
+    : context_(context), options_(*context.options), index_(index) {}
+
+stream_thread::~stream_thread() = default;
+
+engine_counters stream_thread::counters() const {
+  std::lock_guard lock(counters_mutex_);
+  return counters_;
+}
+
+void stream_thread::publish_counters() {
+  engine_counters sum;
+  for (auto& [p, t] : tasks_) add(sum, t->counters());
+  std::lock_guard lock(counters_mutex_);
+  counters_ = sum;
+}
+
+result<void> stream_thread::start() {
+  const bool eos = options_.guarantee == processing_guarantee::exactly_once_v2;
+  kafka::producer_options po;
+  po.bootstrap = context_.bootstrap;
+  po.settings = options_.kafka;
+  po.settings.set("client.id", context_.client_id);
+  if (eos) {
+    po.transactional_id = context_.client_id;
+  } else {
+    // Keep retrying while brokers are away: a record is never given up on (the idempotent
+    // producer keeps order and drops duplicates of its retries).
+    po.delivery_timeout = millis(0);
+  }
+  auto producer = kafka::producer::create(po);
+  if (!producer) return std::unexpected(producer.error());
+  producer_ = std::move(*producer);
+  if (eos)
+    if (auto r = producer_->init_transactions(millis(60'000)); !r) return r;
+
+  env_.options = &options_;
+  env_.producer = producer_.get();
+  env_.bootstrap = context_.bootstrap;
+  env_.log = context_.log;
+
+  kafka::consumer_options co;
+  co.bootstrap = context_.bootstrap;
+  co.group_id = options_.application_id;
+  co.cooperative = true;
+  co.settings = options_.kafka;
+  co.settings.set("client.id", context_.client_id);
+  co.settings.set("enable.partition.eof", "true");
+  if (!co.settings.contains("fetch.wait.max.ms")) co.settings.set("fetch.wait.max.ms", "100");
+  if (!co.settings.contains("session.timeout.ms")) co.settings.set("session.timeout.ms", "6000");
+  co.hooks.on_assigned = [this](std::vector<kafka::topic_partition_offset>& ps) { return on_assigned(ps); };
+  co.hooks.on_revoked = [this](const std::vector<kafka::topic_partition_offset>& ps, bool lost) {
+    return on_revoked(ps, lost);
+  };
+  auto consumer = kafka::consumer::create(co);
+  if (!consumer) return std::unexpected(consumer.error());
+  consumer_ = std::move(*consumer);
+  const std::string topics[] = {options_.input_topic};
+  return consumer_->subscribe(topics);
+}
+
+result<void> stream_thread::on_assigned(std::vector<kafka::topic_partition_offset>& partitions) {
+  if (!joined_) {
+    joined_ = true;
+    context_.directories->joined(index_);
+  }
+  auto [cat, version] = context_.catalogs->get();
+  for (auto& tp : partitions) {
+    const int32_t p = tp.partition.value;
+    if (auto r = context_.directories->claim(p, index_); !r) return r;
+    auto subscriptions = context_.subscriptions->since(p, 0);
+    auto t = task::open(env_, p, cat, subscriptions);
+    if (!t) {
+      context_.directories->release(p);
+      return std::unexpected(t.error());
+    }
+    if (const auto& r = (*t)->restored(); !r.kind.empty())
+      context_.meters->restored(p, r.kind, r.records, r.duration);
+    tp.offset = (*t)->next_offset();  // invalid for a fresh task: the group's offset, or earliest
+    context_.log("task " + std::to_string(p) + " assigned to stream thread " + std::to_string(index_) +
+                 (tp.offset.is_logical() ? std::string(" (fresh)")
+                                         : " at offset " + std::to_string(tp.offset.value)));
+    tasks_[p] = std::move(*t);
+    subscriptions_applied_[p] = subscriptions.size();
+    caught_up_since_.erase(p);
+  }
+  catalog_version_ = std::max(catalog_version_, version);
+  return {};
+}
+
+result<void> stream_thread::on_revoked(const std::vector<kafka::topic_partition_offset>& partitions,
+                                       bool lost) {
+  std::vector<task*> leaving;
+  for (const auto& tp : partitions)
+    if (auto t = tasks_.find(tp.partition.value); t != tasks_.end()) leaving.push_back(t->second.get());
+  if (!lost) {
+    if (auto r = commit(leaving); !r) return r;
+    if (auto r = flush_marks(leaving); !r) return r;
+  }
+  for (const auto& tp : partitions) {
+    const int32_t p = tp.partition.value;
+    if (tasks_.erase(p) > 0) context_.directories->release(p);
+    caught_up_since_.erase(p);
+    subscriptions_applied_.erase(p);
+    context_.log("task " + std::to_string(p) + (lost ? " lost" : " revoked"));
+  }
+  return {};
+}
+
+std::vector<task*> stream_thread::all_tasks() {
+  std::vector<task*> v;
+  for (auto& [p, t] : tasks_) v.push_back(t.get());
+  return v;
+}
+
+// Waits for every queued record to be acknowledged. While brokers are away this waits as long
+// as it takes (records are never given up on), unless the instance is stopping.
+result<void> stream_thread::flush(const char* what) {
+  const auto started = clock::now();
+  auto last_note = started;
+  for (;;) {
+    auto r = producer_->flush(millis(5'000));
+    if (r) return {};
+    if (!r.error().retriable) return fail(what, ": ", r.error().message);
+    if (stop_ && stop_->load() && clock::now() - started > std::chrono::seconds(30))
+      return fail(what, ": stopping with records unacknowledged: ", r.error().message);
+    if (clock::now() - last_note >= std::chrono::seconds(30)) {
+      context_.log(std::string(what) + ": still waiting for acknowledgements: " + r.error().message);
+      last_note = clock::now();
+    }
+  }
+}
+
+// The published-marks of `tasks`, on the changelog and acknowledged.
+result<void> stream_thread::flush_marks(const std::vector<task*>& tasks) {
+  const bool eos = options_.guarantee == processing_guarantee::exactly_once_v2;
+  bool any = false;
+  for (task* t : tasks) any = any || t->has_unsent_marks();
+  if (!any) return {};
+  if (eos)
+    if (auto r = producer_->begin_transaction(); !r) return r;
+  for (task* t : tasks)
+    if (auto r = t->produce_marks(); !r) return r;
+  if (eos) return producer_->commit_transaction(millis(60'000));
+  return flush("changelog");
+}
+
+// The commit cycle (task.h): local batches, changelog acknowledged, outputs acknowledged, marked
+// published; under exactly_once_v2 changelog, outputs and group offsets in one transaction.
+result<void> stream_thread::commit(const std::vector<task*>& tasks) {
+  std::vector<task*> dirty;
+  for (task* t : tasks)
+    if (t->dirty()) dirty.push_back(t);
+  if (dirty.empty()) return {};
+  const auto started = clock::now();
+  const bool eos = options_.guarantee == processing_guarantee::exactly_once_v2;
+  const millis timeout(60'000);
+  std::vector<kafka::topic_partition_offset> offsets;
+  for (task* t : dirty) {
+    if (auto r = t->prepare_commit(); !r) return r;
+    if (!t->next_offset().is_logical())
+      offsets.push_back({options_.input_topic, kafka::partition_id{t->partition()}, t->next_offset()});
+  }
+  if (eos)
+    if (auto r = producer_->begin_transaction(); !r) return r;
+  for (task* t : dirty)
+    if (auto r = t->produce_changelog(); !r) return r;
+  if (!eos)
+    if (auto r = flush("changelog"); !r) return r;
+  for (task* t : dirty)
+    if (auto r = t->produce_outputs(); !r) return r;
+  if (eos) {
+    if (auto r = producer_->send_offsets_to_transaction(offsets, *consumer_, timeout); !r) return r;
+    if (auto r = producer_->commit_transaction(timeout); !r) return r;
+  } else if (auto r = flush("outputs"); !r) {
+    return r;
+  }
+  for (task* t : dirty)
+    if (auto r = t->mark_published(); !r) return r;
+  if (!eos) {
+    // The marks travel now and are acknowledged by the next flush (or by flush_marks).
+    for (task* t : dirty)
+      if (auto r = t->produce_marks(); !r) return r;
+    // For lag monitoring only: the task's own stored offset is what it resumes from.
+    if (!offsets.empty())
+      if (auto r = consumer_->commit(offsets); !r) context_.log("offset commit: " + r.error().message);
+  }
+  const auto took = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started);
+  context_.stats->committed(took, std::chrono::system_clock::now());
+  context_.meters->committed(took);
+  publish_counters();
+  return {};
+}
+
+// Subscription records and catalog reloads the runtime received since the last look.
+void stream_thread::apply_shared_changes() {
+  for (auto& [p, t] : tasks_) {
+    size_t& applied = subscriptions_applied_[p];
+    for (const auto& r : context_.subscriptions->since(p, applied)) {
+      t->apply_subscription(r);
+      ++applied;
+    }
+  }
+  auto [cat, version] = context_.catalogs->get();
+  if (version != catalog_version_) {
+    for (auto& [p, t] : tasks_) t->set_catalog(cat);
+    catalog_version_ = version;
+  }
+}
+
+result<void> stream_thread::run(const std::atomic<bool>& stop) {
+  stop_ = &stop;
+  if (auto r = start(); !r) return r;
+  auto last_commit = clock::now();
+  auto last_shared = clock::now();
+  int64_t since_commit = 0;
+  while (!stop.load()) {
+    const auto now = clock::now();
+    if (now - last_shared >= std::chrono::milliseconds(100)) {
+      apply_shared_changes();
+      last_shared = now;
+    }
+    auto m = consumer_->poll(millis(50));
+    if (!m) return std::unexpected(m.error());
+    if (*m) {
+      const int32_t p = (*m)->partition().value;
+      if ((*m)->is_partition_eof()) {
+        caught_up_since_.try_emplace(p, now);
+      } else if (auto t = tasks_.find(p); t != tasks_.end()) {
+        caught_up_since_.erase(p);
+        t->second->process((*m)->value().value_or(std::string_view{}), (*m)->offset().value, wall_clock());
+        if (since_commit++ == 0) context_.stats->records_processed(0, std::chrono::system_clock::now());
+      }
+    }
+    // The idle rule: a partition with nothing left to read for idle.close bills by the wall clock.
+    for (auto& [p, since] : caught_up_since_)
+      if (now - since >= options_.idle_close)
+        if (auto t = tasks_.find(p); t != tasks_.end()) t->second->close_idle(wall_clock());
+    if (now - last_commit >= options_.commit_interval || since_commit >= options_.commit_records) {
+      if (auto r = commit(all_tasks()); !r) return r;
+      context_.stats->records_processed(since_commit, std::chrono::system_clock::now());
+      context_.meters->processed(since_commit);
+      last_commit = now;
+      since_commit = 0;
+      bool idle = caught_up_since_.size() == tasks_.size();
+      for (auto& [p, t] : tasks_) idle = idle && !t->dirty();
+      caught_up_.store(idle);
+    }
+  }
+  auto tasks = all_tasks();
+  if (auto r = commit(tasks); !r) return r;
+  context_.stats->records_processed(since_commit, std::chrono::system_clock::now());
+  if (auto r = flush_marks(tasks); !r) return r;
+  publish_counters();
+  return consumer_->close();  // revokes (nothing left to commit) and leaves the group
+}
+
+}  // namespace meterflow
