@@ -206,6 +206,7 @@ int main(int argc, char** argv) {
   bn->add_option("--json", bench.json_path, "Also write the figures as JSON to this file");
   bn->add_option("--runs", bench.runs, "Runs of every measurement (default 3)")->check(CLI::Range(1, 99));
   bn->add_option("--tmp", bench.tmp_dir, "Scratch directory (default $TMPDIR, else /tmp)");
+  bn->add_flag("--keep", bench.keep, "Keep the scratch directory (logs, reports, state)");
   // The bench's child processes (bench_children.h, detail/child_process.h): hidden.
   bench_offline_options bench_offline;
   auto* bo = bn->add_subcommand("offline")->group("");

@@ -53,7 +53,7 @@ struct sizes {
   int partitions;  // of every topic on the development cluster
 };
 constexpr sizes full_sizes{2'000'000, 1'000'000, 128};
-constexpr sizes quick_sizes{100'000, 50'000, 16};
+constexpr sizes quick_sizes{100'000, 30'000, 8};
 
 workload::workload_options dense_day(int64_t events) {
   workload::workload_options w;
@@ -400,9 +400,10 @@ int run_bench(const bench_options& o) {
     fs::path dir;
     ~remove_at_exit() {
       std::error_code e;
-      fs::remove_all(dir, e);
+      if (!dir.empty()) fs::remove_all(dir, e);
     }
-  } cleanup{scratch};
+  } cleanup{o.keep ? fs::path() : scratch};
+  if (o.keep) std::fprintf(stderr, "bench: keeping %s\n", scratch.c_str());
 
   const auto start = std::chrono::steady_clock::now();
   bench b(o, scratch, self.string());

@@ -21,7 +21,7 @@
 namespace meterflow {
 
 struct bench_options {
-  // Small sizes (100,000 offline events; 50,000 on Kafka in 16 partitions): everything in under
+  // Small sizes (100,000 offline events; 30,000 on Kafka in 8 partitions): everything in under
   // a minute, to check that the benchmark works; the figures mean little. Default: false (full:
   // 2,000,000 offline events; 1,000,000 on Kafka in 128 partitions).
   bool quick = false;
@@ -29,9 +29,11 @@ struct bench_options {
   std::string json_path;
   // Runs of every measurement; each figure is their median, with min and max. Default: 3.
   int runs = 3;
-  // Where workloads, state and logs go (a fresh directory inside, removed at the end).
+  // Where workloads, state, logs and the children's reports go (a fresh directory inside).
   // Default: "" ($TMPDIR, else /tmp).
   std::string tmp_dir;
+  // Keep that directory (to read the logs and reports) instead of removing it. Default: false.
+  bool keep = false;
 };
 
 // Runs the benchmark. Returns 0, or 1 with the reason on stderr (a child failed, or records were

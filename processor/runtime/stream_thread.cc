@@ -26,7 +26,9 @@ void add(engine_counters& sum, const engine_counters& c) {
 stream_thread::stream_thread(const stream_context& context, int index)
     : context_(context), options_(*context.options), index_(index) {}
 
-stream_thread::~stream_thread() = default;
+stream_thread::~stream_thread() {
+  consumer_.reset();  // its close() revokes the tasks, which must still exist
+}
 
 engine_counters stream_thread::counters() const {
   std::lock_guard lock(counters_mutex_);
@@ -118,7 +120,7 @@ result<void> stream_thread::on_revoked(const std::vector<kafka::topic_partition_
   std::vector<task*> leaving;
   for (const auto& tp : partitions)
     if (auto t = tasks_.find(tp.partition.value); t != tasks_.end()) leaving.push_back(t->second.get());
-  if (!lost) {
+  if (!lost && !failed_) {
     if (auto r = commit(leaving); !r) return r;
     if (auto r = flush_marks(leaving); !r) return r;
   }
@@ -235,7 +237,18 @@ void stream_thread::apply_shared_changes() {
 
 result<void> stream_thread::run(const std::atomic<bool>& stop) {
   stop_ = &stop;
-  if (auto r = start(); !r) return r;
+  auto r = start();
+  if (r) r = process_until(stop);
+  if (!r) {
+    // Leave the group without committing anything more: the tasks resume from their last
+    // commit wherever they go next.
+    failed_ = true;
+    consumer_.reset();
+  }
+  return r;
+}
+
+result<void> stream_thread::process_until(const std::atomic<bool>& stop) {
   auto last_commit = clock::now();
   auto last_shared = clock::now();
   int64_t since_commit = 0;

@@ -53,6 +53,7 @@ class stream_thread {
 
  private:
   result<void> start();
+  result<void> process_until(const std::atomic<bool>& stop);
   result<void> on_assigned(std::vector<kafka::topic_partition_offset>& partitions);
   result<void> on_revoked(const std::vector<kafka::topic_partition_offset>& partitions, bool lost);
   result<void> commit(const std::vector<task*>& tasks);
@@ -74,6 +75,7 @@ class stream_thread {
   std::map<int32_t, std::chrono::steady_clock::time_point> caught_up_since_;
   uint64_t catalog_version_ = 0;
   bool joined_ = false;
+  bool failed_ = false;  // after an error: leave without committing
   std::atomic<bool> caught_up_{false};
   mutable std::mutex counters_mutex_;
   engine_counters counters_;
