@@ -87,6 +87,7 @@ result<void> stream_thread::start() {
 }
 
 result<void> stream_thread::on_assigned(std::vector<kafka::topic_partition_offset>& partitions) {
+  caught_up_.store(false);  // before the runtime can see this thread own more partitions
   if (!joined_) {
     joined_ = true;
     context_.directories->joined(index_);
@@ -280,10 +281,11 @@ result<void> stream_thread::process_until(const std::atomic<bool>& stop) {
       context_.meters->processed(since_commit);
       last_commit = now;
       since_commit = 0;
-      bool idle = caught_up_since_.size() == tasks_.size();
-      for (auto& [p, t] : tasks_) idle = idle && !t->dirty();
-      caught_up_.store(idle);
     }
+    bool idle = caught_up_since_.size() == tasks_.size();
+    if (idle)
+      for (auto& [p, t] : tasks_) idle = idle && !t->dirty();
+    caught_up_.store(idle, std::memory_order_relaxed);
   }
   auto tasks = all_tasks();
   if (auto r = commit(tasks); !r) return r;
