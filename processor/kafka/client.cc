@@ -165,10 +165,16 @@ result<std::unique_ptr<producer>> producer::create(const producer_options& optio
 
 void producer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
   auto* self = static_cast<producer*>(opaque);
+  auto* tracker = static_cast<delivery_tracker*>(m->_private);
+  if (tracker) --tracker->pending;
   if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     ++self->delivered_;
     return;
   }
+  if (tracker && tracker->failed++ == 0)
+    tracker->first_error = describe(to_string(topic_partition{m->rkt ? rd_kafka_topic_name(m->rkt) : "",
+                                                              partition_id{m->partition}}),
+                                    m->err);
   ++self->failed_;
   ++self->failed_since_flush_;
   topic_partition tp{m->rkt ? rd_kafka_topic_name(m->rkt) : "", partition_id{m->partition}};
@@ -205,7 +211,7 @@ result<void> producer::check_fatal() {
 
 result<void> producer::produce(std::string_view topic, partition_id partition,
                                std::optional<std::string_view> key, std::string_view value,
-                               std::span<const header> headers) {
+                               std::span<const header> headers, delivery_tracker* tracker) {
   if (!fatal_.empty()) return fail(fatal_);
   // librdkafka wants NUL-terminated topic and header names; one buffer holds them all, sized
   // first so the pointers into it stay valid.
@@ -218,7 +224,7 @@ result<void> producer::produce(std::string_view topic, partition_id partition,
   names.append(topic).push_back('\0');
 
   std::vector<rd_kafka_vu_t>& vus = vus_;
-  vus.resize(5 + headers.size());
+  vus.resize(6 + headers.size());
   size_t n = 0;
   vus[n].vtype = RD_KAFKA_VTYPE_TOPIC;
   vus[n++].u.cstr = names.c_str();
@@ -235,6 +241,10 @@ result<void> producer::produce(std::string_view topic, partition_id partition,
   }
   vus[n].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
   vus[n++].u.i = RD_KAFKA_MSG_F_COPY;
+  if (tracker) {
+    vus[n].vtype = RD_KAFKA_VTYPE_OPAQUE;
+    vus[n++].u.ptr = tracker;
+  }
   for (const auto& h : headers) {
     // Per-header entries are copied by librdkafka into its own header list, so nothing is
     // owned across a failed attempt.
@@ -250,6 +260,7 @@ result<void> producer::produce(std::string_view topic, partition_id partition,
   for (;;) {
     rd_kafka_error_t* e = rd_kafka_produceva(rk_.get(), vus.data(), n);
     if (!e) {
+      if (tracker) ++tracker->pending;
       // Delivery reports are served here too, so a long produce loop keeps its tallies fresh.
       if ((++produced_ & 1023) == 0) rd_kafka_poll(rk_.get(), 0);
       return {};

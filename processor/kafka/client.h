@@ -132,6 +132,16 @@ struct delivery_failure {
   int64_t records = 0;  // how many records failed so
 };
 
+// The acknowledgements of a group of records (one commit's changelog batch, its outputs): a
+// record produced with a tracker is pending until its delivery report arrives, which poll() and
+// flush() serve. A tracker must outlive the delivery reports of its records.
+struct delivery_tracker {
+  int64_t pending = 0;
+  int64_t failed = 0;
+  std::string first_error;  // of the first failed record
+  bool settled() const { return pending == 0; }
+};
+
 // An idempotent producer (enable.idempotence=true, acks=all, Java-compatible murmur2_random
 // partitioner so records keyed by tenant land where Kafka Streams and Java clients put them).
 //
@@ -154,7 +164,8 @@ class producer {
   // for this record. After a fatal error every call fails with it.
   [[nodiscard]] result<void> produce(std::string_view topic, partition_id partition,
                                      std::optional<std::string_view> key, std::string_view value,
-                                     std::span<const header> headers = {});
+                                     std::span<const header> headers = {},
+                                     delivery_tracker* tracker = nullptr);
 
   // Waits until every queued record is acknowledged or failed, at most `timeout`. Errors: some
   // deliveries since the previous flush failed (says how many and the first few, with where and

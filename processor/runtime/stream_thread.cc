@@ -121,8 +121,12 @@ result<void> stream_thread::on_revoked(const std::vector<kafka::topic_partition_
   std::vector<task*> leaving;
   for (const auto& tp : partitions)
     if (auto t = tasks_.find(tp.partition.value); t != tasks_.end()) leaving.push_back(t->second.get());
+  // Commits in flight refer to tasks: let them finish first, whether or not the tasks stay.
+  if (!failed_)
+    if (auto r = drain(); !r) return r;
   if (!lost && !failed_) {
     if (auto r = commit(leaving); !r) return r;
+    if (auto r = drain(); !r) return r;
     if (auto r = flush_marks(leaving); !r) return r;
   }
   for (const auto& tp : partitions) {
@@ -159,61 +163,114 @@ result<void> stream_thread::flush(const char* what) {
   }
 }
 
-// The published-marks of `tasks`, on the changelog and acknowledged.
+// The published-marks of `tasks`, on the changelog and acknowledged (with everything else the
+// producer holds).
 result<void> stream_thread::flush_marks(const std::vector<task*>& tasks) {
-  const bool eos = options_.guarantee == processing_guarantee::exactly_once_v2;
+  if (options_.guarantee == processing_guarantee::at_least_once) {
+    for (task* t : tasks)
+      if (auto r = t->produce_marks(); !r) return r;
+    return flush("changelog");
+  }
   bool any = false;
   for (task* t : tasks) any = any || t->has_unsent_marks();
   if (!any) return {};
-  if (eos)
-    if (auto r = producer_->begin_transaction(); !r) return r;
+  if (auto r = producer_->begin_transaction(); !r) return r;
   for (task* t : tasks)
     if (auto r = t->produce_marks(); !r) return r;
-  if (eos) return producer_->commit_transaction(millis(60'000));
-  return flush("changelog");
+  return producer_->commit_transaction(millis(60'000));
 }
 
-// The commit cycle (task.h): local batches, changelog acknowledged, outputs acknowledged, marked
-// published; under exactly_once_v2 changelog, outputs and group offsets in one transaction.
+// Starts a commit of the dirty tasks among `tasks` (task.h): under at_least_once it joins the
+// pipeline of commits in flight and the thread goes on processing; under exactly_once_v2 it
+// completes in one transaction before returning.
 result<void> stream_thread::commit(const std::vector<task*>& tasks) {
-  std::vector<task*> dirty;
-  for (task* t : tasks)
-    if (t->dirty()) dirty.push_back(t);
-  if (dirty.empty()) return {};
-  const auto started = clock::now();
-  const bool eos = options_.guarantee == processing_guarantee::exactly_once_v2;
-  const millis timeout(60'000);
-  std::vector<kafka::topic_partition_offset> offsets;
-  for (task* t : dirty) {
+  auto c = std::make_unique<commit_in_flight>();
+  c->started = clock::now();
+  for (task* t : tasks) {
+    if (!t->dirty()) continue;
     if (auto r = t->prepare_commit(); !r) return r;
+    c->tasks.push_back(t);
     if (!t->next_offset().is_logical())
-      offsets.push_back({options_.input_topic, kafka::partition_id{t->partition()}, t->next_offset()});
+      c->offsets.push_back({options_.input_topic, kafka::partition_id{t->partition()}, t->next_offset()});
   }
-  if (eos)
-    if (auto r = producer_->begin_transaction(); !r) return r;
-  for (task* t : dirty)
+  if (c->tasks.empty()) return {};
+  if (options_.guarantee == processing_guarantee::exactly_once_v2) return commit_transaction(*c);
+  for (task* t : c->tasks)
+    if (auto r = t->produce_changelog(&c->changelog); !r) return r;
+  pipeline_.push_back(std::move(c));
+  // A bounded pipeline: past this many commits in flight, processing waits for the oldest.
+  while (pipeline_.size() > 4)
+    if (auto r = advance(true); !r) return r;
+  return advance(false);
+}
+
+result<void> stream_thread::commit_transaction(commit_in_flight& c) {
+  const millis timeout(60'000);
+  if (auto r = producer_->begin_transaction(); !r) return r;
+  for (task* t : c.tasks)
     if (auto r = t->produce_changelog(); !r) return r;
-  if (!eos)
-    if (auto r = flush("changelog"); !r) return r;
-  for (task* t : dirty)
+  for (task* t : c.tasks)
     if (auto r = t->produce_outputs(); !r) return r;
-  if (eos) {
-    if (auto r = producer_->send_offsets_to_transaction(offsets, *consumer_, timeout); !r) return r;
-    if (auto r = producer_->commit_transaction(timeout); !r) return r;
-  } else if (auto r = flush("outputs"); !r) {
-    return r;
-  }
-  for (task* t : dirty)
+  if (auto r = producer_->send_offsets_to_transaction(c.offsets, *consumer_, timeout); !r) return r;
+  if (auto r = producer_->commit_transaction(timeout); !r) return r;
+  for (task* t : c.tasks)
     if (auto r = t->mark_published(); !r) return r;
-  if (!eos) {
-    // The marks travel now and are acknowledged by the next flush (or by flush_marks).
-    for (task* t : dirty)
-      if (auto r = t->produce_marks(); !r) return r;
-    // For lag monitoring only: the task's own stored offset is what it resumes from.
-    if (!offsets.empty())
-      if (auto r = consumer_->commit(offsets); !r) context_.log("offset commit: " + r.error().message);
+  return finished(c);
+}
+
+// Moves the oldest commit in flight on as far as its acknowledgements allow: changelog
+// acknowledged → produce its outputs; outputs acknowledged → mark them published. `wait`: block
+// until it has moved (or finished), serving delivery reports meanwhile.
+result<void> stream_thread::advance(bool wait) {
+  const auto started = clock::now();
+  auto last_note = started;
+  while (!pipeline_.empty()) {
+    producer_->poll(millis(0));
+    commit_in_flight& c = *pipeline_.front();
+    for (auto* tracker : {&c.changelog, &c.outputs})
+      if (tracker->failed > 0)
+        return fail(tracker == &c.changelog ? "changelog: " : "outputs: ", std::to_string(tracker->failed),
+                    " record(s) were not delivered: ", tracker->first_error);
+    if (auto f = producer_->flush(millis(0)); !f && !f.error().retriable) return f;  // fatal errors
+    if (!c.outputs_sent && c.changelog.settled()) {
+      for (task* t : c.tasks)
+        if (auto r = t->produce_outputs(&c.outputs); !r) return r;
+      c.outputs_sent = true;
+      continue;
+    }
+    if (c.outputs_sent && c.outputs.settled()) {
+      for (task* t : c.tasks) {
+        if (auto r = t->mark_published(); !r) return r;
+        if (auto r = t->produce_marks(); !r) return r;  // acknowledged with later records
+      }
+      if (!c.offsets.empty())  // for lag monitoring only: a task resumes from its own state
+        if (auto r = consumer_->commit(c.offsets); !r) context_.log("offset commit: " + r.error().message);
+      if (auto r = finished(c); !r) return r;
+      pipeline_.pop_front();
+      continue;
+    }
+    if (!wait) return {};
+    producer_->poll(millis(5));
+    if (stop_ && stop_->load() && clock::now() - started > std::chrono::seconds(30))
+      return fail("stopping with records unacknowledged");
+    if (clock::now() - last_note >= std::chrono::seconds(30)) {
+      context_.log("commit: still waiting for acknowledgements (" + std::to_string(producer_->in_flight()) +
+                   " records in flight)");
+      last_note = clock::now();
+    }
   }
-  const auto took = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started);
+  return {};
+}
+
+// Waits until every commit in flight has finished.
+result<void> stream_thread::drain() {
+  while (!pipeline_.empty())
+    if (auto r = advance(true); !r) return r;
+  return {};
+}
+
+result<void> stream_thread::finished(const commit_in_flight& c) {
+  const auto took = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - c.started);
   context_.stats->committed(took, std::chrono::system_clock::now());
   context_.meters->committed(took);
   publish_counters();
@@ -253,14 +310,20 @@ result<void> stream_thread::process_until(const std::atomic<bool>& stop) {
   auto last_commit = clock::now();
   auto last_shared = clock::now();
   int64_t since_commit = 0;
+  int since_advance = 0;
   while (!stop.load()) {
     const auto now = clock::now();
     if (now - last_shared >= std::chrono::milliseconds(100)) {
       apply_shared_changes();
       last_shared = now;
     }
-    auto m = consumer_->poll(millis(50));
+    // Short waits while commits are in flight, so their next stage starts soon after the acks.
+    auto m = consumer_->poll(millis(pipeline_.empty() ? 50 : 1));
     if (!m) return std::unexpected(m.error());
+    if (!pipeline_.empty() && (!*m || ++since_advance >= 256)) {
+      if (auto r = advance(false); !r) return r;
+      since_advance = 0;
+    }
     if (*m) {
       const int32_t p = (*m)->partition().value;
       if ((*m)->is_partition_eof()) {
@@ -282,13 +345,14 @@ result<void> stream_thread::process_until(const std::atomic<bool>& stop) {
       last_commit = now;
       since_commit = 0;
     }
-    bool idle = caught_up_since_.size() == tasks_.size();
+    bool idle = pipeline_.empty() && caught_up_since_.size() == tasks_.size();
     if (idle)
       for (auto& [p, t] : tasks_) idle = idle && !t->dirty();
     caught_up_.store(idle, std::memory_order_relaxed);
   }
   auto tasks = all_tasks();
   if (auto r = commit(tasks); !r) return r;
+  if (auto r = drain(); !r) return r;
   context_.stats->records_processed(since_commit, std::chrono::system_clock::now());
   if (auto r = flush_marks(tasks); !r) return r;
   publish_counters();

@@ -8,6 +8,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -56,7 +58,19 @@ class stream_thread {
   result<void> process_until(const std::atomic<bool>& stop);
   result<void> on_assigned(std::vector<kafka::topic_partition_offset>& partitions);
   result<void> on_revoked(const std::vector<kafka::topic_partition_offset>& partitions, bool lost);
+  // A commit whose acknowledgements are awaited (task.h: the commit protocol).
+  struct commit_in_flight {
+    std::vector<task*> tasks;
+    std::vector<kafka::topic_partition_offset> offsets;
+    kafka::delivery_tracker changelog, outputs;
+    bool outputs_sent = false;
+    std::chrono::steady_clock::time_point started;
+  };
   result<void> commit(const std::vector<task*>& tasks);
+  result<void> commit_transaction(commit_in_flight& c);
+  result<void> advance(bool wait);
+  result<void> drain();
+  result<void> finished(const commit_in_flight& c);
   result<void> flush(const char* what);
   result<void> flush_marks(const std::vector<task*>& tasks);
   void apply_shared_changes();
@@ -71,6 +85,7 @@ class stream_thread {
   std::unique_ptr<kafka::producer> producer_;
   std::unique_ptr<kafka::consumer> consumer_;
   std::map<int32_t, std::unique_ptr<task>> tasks_;
+  std::deque<std::unique_ptr<commit_in_flight>> pipeline_;  // oldest first
   std::map<int32_t, size_t> subscriptions_applied_;  // per task: records of the table applied
   std::map<int32_t, std::chrono::steady_clock::time_point> caught_up_since_;
   uint64_t catalog_version_ = 0;

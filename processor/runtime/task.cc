@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <chrono>
 
+#include "base/assert.h"
 #include "processor/runtime/changelog.h"
 #include "topology/codec.h"
 
@@ -48,7 +49,7 @@ bool decode_outgoing(std::string_view v, output_record& r, int64_t& source_offse
 }  // namespace
 
 std::string task::meta_value() const {
-  return changelog::encode_meta({commit_seq_, next_offset_, outbox_seq_});
+  return changelog::encode_meta({commit_seq_, committed_offset_, outbox_seq_});
 }
 
 task::~task() = default;
@@ -74,7 +75,7 @@ result<std::unique_ptr<task>> task::open(const task_env& env, int32_t partition,
     auto m = changelog::decode_meta(**restored);
     if (!m) return fail(t->dir_, ": corrupt task metadata");
     t->commit_seq_ = m->commit_seq;
-    t->next_offset_ = m->next_offset;
+    t->next_offset_ = t->committed_offset_ = m->next_offset;
     t->outbox_seq_ = m->outbox_seq;
   }
   // From now on the task commits on its own; the position of a standby no longer applies.
@@ -183,7 +184,7 @@ result<void> task::restore(bool& changelog_behind) {
   return {};
 }
 
-result<void> task::produce_ops(const state::write_batch& batch) {
+result<void> task::produce_ops(const state::write_batch& batch, kafka::delivery_tracker* tracker) {
   const std::string topic = env_.options->changelog_topic();
   for (const auto& op : batch.ops()) {
     if (op.kind == state::write_batch::op_kind::del_range)
@@ -193,7 +194,7 @@ result<void> task::produce_ops(const state::write_batch& batch) {
     // librdkafka (an empty put keeps its non-null, zero-length data).
     std::string_view value;
     if (op.kind == state::write_batch::op_kind::put) value = op.value;
-    if (auto r = env_.producer->produce(topic, kafka::partition_id{partition_}, op.key, value); !r)
+    if (auto r = env_.producer->produce(topic, kafka::partition_id{partition_}, op.key, value, {}, tracker); !r)
       return r;
   }
   return {};
@@ -228,6 +229,7 @@ result<void> task::write_snapshot_to_changelog() {
 
 result<void> task::republish_outbox() {
   std::optional<error> failure;
+  std::vector<outgoing> left;
   auto scan = store_->scan_prefix(std::string(1, outbox_prefix), [&](std::string_view k,
                                                                       std::string_view v) {
     outgoing o;
@@ -236,14 +238,15 @@ result<void> task::republish_outbox() {
       failure = error{"task " + std::to_string(partition_) + ": corrupt outbox record"};
       return false;
     }
-    outbox_.push_back(std::move(o));
+    left.push_back(std::move(o));
     return true;
   });
   if (!scan) return scan;
   if (failure) return std::unexpected(*failure);
-  if (outbox_.empty()) return {};
+  if (left.empty()) return {};
   env_.log("task " + std::to_string(partition_) + ": republishing " +
-           std::to_string(outbox_.size()) + " records left in the outbox");
+           std::to_string(left.size()) + " records left in the outbox");
+  outbox_.push_back(std::move(left));
   if (env_.options->guarantee == processing_guarantee::exactly_once_v2)
     if (auto r = env_.producer->begin_transaction(); !r) return r;
   if (auto r = produce_outputs(); !r) return r;
@@ -278,54 +281,57 @@ void task::close_idle(timestamp wall_clock) {
 }
 
 result<void> task::prepare_commit() {
-  if (!dirty_ && fresh_.empty()) return {};
   batch_.clear();
   engine_->checkpoint(batch_);
+  std::vector<outgoing>& out = outbox_.emplace_back();
+  out.reserve(fresh_.size());
   for (size_t i = 0; i < fresh_.size(); ++i) {
     outgoing o;
     o.key = outbox_key(outbox_seq_++);
     batch_.put(o.key, encode_outgoing(fresh_[i], fresh_offsets_[i]));
     o.record = std::move(fresh_[i]);
     o.source_offset = fresh_offsets_[i];
-    outbox_.push_back(std::move(o));
+    out.push_back(std::move(o));
   }
   fresh_.clear();
   fresh_offsets_.clear();
   ++commit_seq_;
+  committed_offset_ = next_offset_;
   batch_.put(meta_key, meta_value());  // last: it marks the batch complete on the changelog
   if (auto r = store_->write(batch_); !r) return r;
   dirty_ = false;
   return {};
 }
 
-result<void> task::produce_changelog() {
-  if (auto r = produce_marks(); !r) return r;
-  if (auto r = produce_ops(batch_); !r) return r;
+result<void> task::produce_changelog(kafka::delivery_tracker* tracker) {
+  if (auto r = produce_marks(tracker); !r) return r;
+  if (auto r = produce_ops(batch_, tracker); !r) return r;
   batch_.clear();
   return {};
 }
 
-result<void> task::produce_marks() {
-  if (auto r = produce_ops(unsent_); !r) return r;
+result<void> task::produce_marks(kafka::delivery_tracker* tracker) {
+  if (auto r = produce_ops(unsent_, tracker); !r) return r;
   unsent_.clear();
   return {};
 }
 
-result<void> task::produce_outputs() {
+result<void> task::produce_outputs(kafka::delivery_tracker* tracker) {
+  MF_ASSERT(outputs_produced_ < outbox_.size(), "produce_outputs without a prepared batch");
   const run_options& o = *env_.options;
-  for (const outgoing& og : outbox_) {
+  for (const outgoing& og : outbox_[outputs_produced_++]) {
     const output_record& r = og.record;
     std::optional<std::string_view> key;
     if (!r.key.empty()) key = r.key;
     switch (r.kind) {
       case output_kind::charge:
-        if (auto p = env_.producer->produce(o.charges_topic, kafka::partition_id::unassigned(), key, r.value); !p) return p;
+        if (auto p = env_.producer->produce(o.charges_topic, kafka::partition_id::unassigned(), key, r.value, {}, tracker); !p) return p;
         break;
       case output_kind::adjustment:
-        if (auto p = env_.producer->produce(o.adjustments_topic, kafka::partition_id::unassigned(), key, r.value); !p) return p;
+        if (auto p = env_.producer->produce(o.adjustments_topic, kafka::partition_id::unassigned(), key, r.value, {}, tracker); !p) return p;
         break;
       case output_kind::alert:
-        if (auto p = env_.producer->produce(o.alerts_topic, kafka::partition_id::unassigned(), key, r.value); !p) return p;
+        if (auto p = env_.producer->produce(o.alerts_topic, kafka::partition_id::unassigned(), key, r.value, {}, tracker); !p) return p;
         break;
       case output_kind::dead_letter: {
         const std::string partition = std::to_string(partition_);
@@ -337,7 +343,7 @@ result<void> task::produce_outputs() {
             {"partition", partition},
             {"offset", offset},
         };
-        if (auto p = env_.producer->produce(o.dlq_topic, kafka::partition_id::unassigned(), key, r.value, headers); !p) return p;
+        if (auto p = env_.producer->produce(o.dlq_topic, kafka::partition_id::unassigned(), key, r.value, headers, tracker); !p) return p;
         break;
       }
     }
@@ -346,9 +352,13 @@ result<void> task::produce_outputs() {
 }
 
 result<void> task::mark_published() {
-  if (outbox_.empty()) return {};
+  MF_ASSERT(outputs_produced_ > 0, "mark_published before produce_outputs");
+  std::vector<outgoing> published = std::move(outbox_.front());
+  outbox_.pop_front();
+  --outputs_produced_;
+  if (published.empty()) return {};
   state::write_batch done;
-  for (const outgoing& og : outbox_) done.del(og.key);
+  for (const outgoing& og : published) done.del(og.key);
   ++commit_seq_;
   done.put(meta_key, meta_value());
   if (auto r = store_->write(done); !r) return r;
@@ -358,7 +368,6 @@ result<void> task::mark_published() {
     else
       unsent_.put(op.key, op.value);
   }
-  outbox_.clear();
   return {};
 }
 

@@ -5,17 +5,21 @@
 // offset into one WriteBatch; the same operations go to the changelog partition, ending with the
 // offset record, which marks the batch complete. Restoring replays complete batches only.
 //
-// Commit protocol, driven by the runtime for all its tasks:
-//   prepare_commit()   local WriteBatch: state + outbox + offset                  (atomic)
-//   produce_changelog() the batch's operations to <app>-state-changelog[p]
-//   --- runtime: flush (at_least_once) — or everything below in one transaction (exactly_once_v2)
-//   produce_outputs()  the outbox records to the output topics
-//   --- runtime: flush
-//   mark_published()   delete the outbox entries (a small batch of its own)
-//   produce_marks()    that batch to the changelog (at_least_once: right away, acknowledged by
-//                      the next flush; exactly_once_v2: in the next transaction). A task that
-//                      leaves produces and flushes them first, so its next owner does not
-//                      republish records that were delivered.
+// Commit protocol, driven by the stream thread for its tasks (stream_thread.h):
+//   prepare_commit()    local WriteBatch: state + outbox + offset (atomic); the outbox records
+//                       form one batch, queued behind earlier batches not yet published
+//   produce_changelog() the WriteBatch's operations to <app>-state-changelog[p]
+//   --- acknowledged (at_least_once) — or everything below in one transaction (exactly_once_v2)
+//   produce_outputs()   the oldest outbox batch not yet produced, to the output topics
+//   --- acknowledged
+//   mark_published()    delete that batch's outbox entries (a small WriteBatch of its own)
+//   produce_marks()     that WriteBatch to the changelog (at_least_once: right away, acknowledged
+//                       with later records; exactly_once_v2: in the next transaction). A task
+//                       that leaves flushes them first, so its next owner does not republish
+//                       records that were delivered.
+// Under at_least_once several commits may be in flight (processing goes on meanwhile); each
+// stage still happens in commit order, and outputs never leave before their changelog batch is
+// acknowledged. The offset in the metadata is always the one of the last prepared commit.
 // A crash anywhere either replays input (nothing of the batch was published) or republishes
 // identical outbox records (same ids, same bytes) when the task opens again.
 //
@@ -23,6 +27,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -57,8 +62,8 @@ class task {
   ~task();
 
   int32_t partition() const { return partition_; }
-  // The next input offset to read (from the committed state), or invalid for a fresh task.
-  kafka::kafka_offset next_offset() const { return kafka::kafka_offset{next_offset_}; }
+  // The next input offset to read after the last prepared commit, or invalid for a fresh task.
+  kafka::kafka_offset next_offset() const { return kafka::kafka_offset{committed_offset_}; }
 
   void apply_subscription(const subscription_record& r);
   // A reloaded catalog: for segments that start from now on.
@@ -71,11 +76,12 @@ class task {
   // True when records or state changed since the last commit.
   bool dirty() const { return dirty_; }
 
+  // Only for a dirty task. Each stage may count its records in a tracker (kafka/client.h).
   [[nodiscard]] result<void> prepare_commit();
-  [[nodiscard]] result<void> produce_changelog();
-  [[nodiscard]] result<void> produce_outputs();
+  [[nodiscard]] result<void> produce_changelog(kafka::delivery_tracker* tracker = nullptr);
+  [[nodiscard]] result<void> produce_outputs(kafka::delivery_tracker* tracker = nullptr);
   [[nodiscard]] result<void> mark_published();
-  [[nodiscard]] result<void> produce_marks();
+  [[nodiscard]] result<void> produce_marks(kafka::delivery_tracker* tracker = nullptr);
   bool has_unsent_marks() const { return !unsent_.empty(); }
 
   // How the task's state was restored when it opened (kind empty: local state was current).
@@ -94,7 +100,7 @@ class task {
   result<void> restore(bool& changelog_behind);
   result<void> write_snapshot_to_changelog();
   result<void> republish_outbox();
-  result<void> produce_ops(const state::write_batch& batch);
+  result<void> produce_ops(const state::write_batch& batch, kafka::delivery_tracker* tracker);
   std::string meta_value() const;
 
   struct outgoing {
@@ -111,10 +117,12 @@ class task {
   std::unique_ptr<engine> engine_;
   std::vector<output_record> fresh_;       // emitted since the last prepare_commit
   std::vector<int64_t> fresh_offsets_;     // source offset per fresh record (dead letters)
-  std::vector<outgoing> outbox_;           // prepared, not yet marked published
+  std::deque<std::vector<outgoing>> outbox_;  // prepared batches not yet marked published
+  size_t outputs_produced_ = 0;              // of those, the first ones whose outputs were produced
   state::write_batch batch_;               // the prepared batch (for the changelog)
   state::write_batch unsent_;              // published-marks not yet on the changelog
-  int64_t next_offset_ = kafka::kafka_offset::invalid().value;
+  int64_t next_offset_ = kafka::kafka_offset::invalid().value;       // after the last record processed
+  int64_t committed_offset_ = kafka::kafka_offset::invalid().value;  // ... as of the last prepare_commit
   int64_t commit_seq_ = 0;
   int64_t outbox_seq_ = 0;
   bool dirty_ = false;
