@@ -67,9 +67,13 @@ class run_stats {
  public:
   using wall = std::chrono::system_clock::time_point;
 
-  void records_processed(int64_t n, wall now) {
+  // The first record of the run was processed at `now` (later calls change nothing).
+  void first_record(wall now) {
     std::lock_guard lock(mutex_);
     if (!first_record_) first_record_ = now;
+  }
+  void records_processed(int64_t n) {
+    std::lock_guard lock(mutex_);
     records_ += n;
   }
   // A commit cycle that wrote something took `took`; its outputs were acknowledged at `now`.

@@ -331,7 +331,10 @@ result<void> stream_thread::process_until(const std::atomic<bool>& stop) {
       } else if (auto t = tasks_.find(p); t != tasks_.end()) {
         caught_up_since_.erase(p);
         t->second->process((*m)->value().value_or(std::string_view{}), (*m)->offset().value, wall_clock());
-        if (since_commit++ == 0) context_.stats->records_processed(0, std::chrono::system_clock::now());
+        if (since_commit++ == 0 && !first_record_seen_) {
+          context_.stats->first_record(std::chrono::system_clock::now());
+          first_record_seen_ = true;
+        }
       }
     }
     // The idle rule: a partition with nothing left to read for idle.close bills by the wall clock.
@@ -340,7 +343,7 @@ result<void> stream_thread::process_until(const std::atomic<bool>& stop) {
         if (auto t = tasks_.find(p); t != tasks_.end()) t->second->close_idle(wall_clock());
     if (now - last_commit >= options_.commit_interval || since_commit >= options_.commit_records) {
       if (auto r = commit(all_tasks()); !r) return r;
-      context_.stats->records_processed(since_commit, std::chrono::system_clock::now());
+      context_.stats->records_processed(since_commit);
       context_.meters->processed(since_commit);
       last_commit = now;
       since_commit = 0;
@@ -353,7 +356,7 @@ result<void> stream_thread::process_until(const std::atomic<bool>& stop) {
   auto tasks = all_tasks();
   if (auto r = commit(tasks); !r) return r;
   if (auto r = drain(); !r) return r;
-  context_.stats->records_processed(since_commit, std::chrono::system_clock::now());
+  context_.stats->records_processed(since_commit);
   if (auto r = flush_marks(tasks); !r) return r;
   publish_counters();
   return consumer_->close();  // revokes (nothing left to commit) and leaves the group

@@ -91,6 +91,7 @@ class stream_thread {
   uint64_t catalog_version_ = 0;
   bool joined_ = false;
   bool failed_ = false;  // after an error: leave without committing
+  bool first_record_seen_ = false;
   std::atomic<bool> caught_up_{false};
   mutable std::mutex counters_mutex_;
   engine_counters counters_;
