@@ -63,7 +63,7 @@ workload::workload_options dense_day(int64_t events) {
   return w;
 }
 
-// "1234567" -> "1,234,567"; other numbers with their decimals.
+// Whole numbers with thousands separators ("1,234,567"), others with `decimals` decimals.
 std::string format(double v, int decimals) {
   char buf[64];
   auto end = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, decimals).ptr;
@@ -88,10 +88,12 @@ spread spread_of(std::vector<double> v) {
   return {n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2, v.front(), v.back()};
 }
 
-int64_t dir_bytes(const fs::path& dir) {
+result<int64_t> dir_bytes(const fs::path& dir) {
   int64_t total = 0;
-  for (const auto& entry : fs::recursive_directory_iterator(dir))
-    if (entry.is_regular_file()) total += static_cast<int64_t>(entry.file_size());
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it); it.increment(ec))
+    if (it->is_regular_file(ec)) total += static_cast<int64_t>(it->file_size(ec));
+  if (ec) return fail(dir.string(), ": ", ec.message());
   return total;
 }
 
@@ -131,6 +133,7 @@ result<void> require(const report& r, std::initializer_list<std::string_view> ke
 struct measured {
   report values;
   double peak_rss_mib = 0;
+  // A key measure() was asked to require.
   double operator[](std::string_view key) const { return values.find(key)->second; }
 };
 
@@ -154,8 +157,12 @@ class bench {
   std::string json() const;
 
  private:
-  // Runs one child (see detail/child_process.h) with `--report FILE` appended, and reads the
-  // report; `name` names its files. Errors: it failed, or a key of `required` is missing.
+  // Runs one child (detail/child_process.h); `name` names its log. Errors: it could not run or
+  // exited with a non-zero status (the message ends with the end of its log).
+  result<detail::child_exit> run(const std::string& name, const std::vector<std::string>& argv,
+                                 seconds limit);
+  // run() with `--report FILE` appended, and reads the report. Errors: as run(), or a key of
+  // `required` is missing from the report.
   result<measured> measure(const std::string& name, std::vector<std::string> argv,
                            std::initializer_list<std::string_view> required, seconds limit);
   result<void> produce(const std::string& topic, const fs::path& file, const std::string& key_field);
@@ -174,18 +181,28 @@ class bench {
   std::map<std::string, std::vector<double>, std::less<>> samples_;
 };
 
-result<measured> bench::measure(const std::string& name, std::vector<std::string> argv,
-                                std::initializer_list<std::string_view> required, seconds limit) {
-  const fs::path log = scratch_ / (name + ".log"), report_file = scratch_ / (name + ".json");
-  argv.push_back("--report");
-  argv.push_back(report_file.string());
+result<detail::child_exit> bench::run(const std::string& name,
+                                      const std::vector<std::string>& argv, seconds limit) {
+  const fs::path log = scratch_ / (name + ".log");
   auto exit = detail::run_measured(self_, argv, log, limit);
   if (!exit) return std::unexpected(exit.error());
   if (exit->status != 0)
     return fail(name, ": exit status ", std::to_string(exit->status), "; its log ends:\n",
                 detail::tail_of(log, 15));
+  return exit;
+}
+
+result<measured> bench::measure(const std::string& name, std::vector<std::string> argv,
+                                std::initializer_list<std::string_view> required, seconds limit) {
+  const fs::path report_file = scratch_ / (name + ".json");
+  argv.push_back("--report");
+  argv.push_back(report_file.string());
+  auto exit = run(name, argv, limit);
+  if (!exit) return std::unexpected(exit.error());
   auto r = read_report(report_file);
-  if (!r) return fail(name, ": ", r.error().message, "; its log ends:\n", detail::tail_of(log, 15));
+  if (!r)
+    return fail(name, ": ", r.error().message, "; its log ends:\n",
+                detail::tail_of(scratch_ / (name + ".log"), 15));
   if (auto k = require(*r, required, name); !k) return std::unexpected(k.error());
   return measured{std::move(*r), exit->peak_rss_mib};
 }
@@ -209,8 +226,11 @@ result<void> bench::offline() {
       const bool memory = state == "memory";
       add(memory ? "offline_memory_eps" : "offline_rocksdb_eps", (*m)["events_per_s"]);
       add(memory ? "offline_memory_peak_rss_mb" : "offline_rocksdb_peak_rss_mb", m->peak_rss_mib);
-      if (!memory)
-        add("state_bytes_per_event", static_cast<double>(dir_bytes(out / "state")) / (*m)["accepted"]);
+      if (!memory) {
+        auto bytes = dir_bytes(out / "state");
+        if (!bytes) return std::unexpected(bytes.error());
+        add("state_bytes_per_event", static_cast<double>(*bytes) / (*m)["accepted"]);
+      }
       std::fprintf(stderr, "bench: %s: %s events/s, peak RSS %s MiB\n", name.c_str(),
                    format((*m)["events_per_s"], 0).c_str(), format(m->peak_rss_mib, 1).c_str());
       std::error_code ec;
@@ -222,17 +242,11 @@ result<void> bench::offline() {
 
 result<void> bench::produce(const std::string& topic, const fs::path& file,
                             const std::string& key_field) {
-  const std::string name = "produce-" + topic;
-  const fs::path log = scratch_ / (name + ".log");
-  auto exit = detail::run_measured(self_,
-                                   {self_, "produce", "--bootstrap", cluster_->bootstraps(), "--topic",
-                                    topic, "--key-field", key_field, "--partitions-from-topic",
-                                    file.string()},
-                                   log, seconds(600));
+  auto exit = run("produce-" + topic,
+                  {self_, "produce", "--bootstrap", cluster_->bootstraps(), "--topic", topic,
+                   "--key-field", key_field, "--partitions-from-topic", file.string()},
+                  seconds(600));
   if (!exit) return std::unexpected(exit.error());
-  if (exit->status != 0)
-    return fail(name, ": exit status ", std::to_string(exit->status), "; its log ends:\n",
-                detail::tail_of(log, 15));
   return {};
 }
 
