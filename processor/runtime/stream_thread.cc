@@ -60,6 +60,12 @@ result<void> stream_thread::start() {
   producer_ = std::move(*producer);
   if (eos)
     if (auto r = producer_->init_transactions(millis(60'000)); !r) return r;
+  // Learn every output topic now: a topic the producer meets first at produce time waits for
+  // its metadata (up to a second with librdkafka 2.0), and a missing topic fails here, clearly.
+  for (const std::string& topic : {options_.changelog_topic(), options_.charges_topic, options_.adjustments_topic,
+                                   options_.alerts_topic, options_.dlq_topic})
+    if (auto n = kafka::fetch_partition_count(producer_->native(), topic, millis(30'000)); !n)
+      return fail("output topic ", topic, ": ", n.error().message);
 
   env_.options = &options_;
   env_.producer = producer_.get();
