@@ -27,7 +27,9 @@ void aggregate::add(aggregation kind, decimal v, std::string_view text, timestam
         latest_tiebreak.assign(tiebreak);
       }
       break;
-    case aggregation::unique_count: distinct.emplace(text); break;
+    // insert looks the key up before allocating a node (emplace allocates first): repeats of
+    // a member, the common case, allocate nothing.
+    case aggregation::unique_count: distinct.insert(std::string(text)); break;
   }
   ++count;
 }

@@ -170,6 +170,7 @@ void engine::process(std::string_view raw, timestamp wall_clock, std::vector<out
                 failure->reason, std::move(failure->error), out);
     return;
   }
+  dedup_.prefetch(ev.key);  // a cache miss in a large table: overlap it with what follows
   const tenant* t = book_.find(ev.subject);
   if (!t) {
     dead_letter(raw, ev.subject, R::no_subscription,
@@ -204,6 +205,11 @@ void engine::process(std::string_view raw, timestamp wall_clock, std::vector<out
   timestamp accept_until = seg.billing_period.end + options_.settlement;
 
   auto [entry, inserted] = dedup_.try_emplace(ev.key, dedup_entry{ev.fingerprint, accept_until.ms});
+  if (!inserted && stream_time_ && entry->second.expires < stream_time_->ms) {
+    // Expired but not swept yet (expire()): the key is gone, as if erased at its expiry.
+    entry->second = dedup_entry{ev.fingerprint, accept_until.ms};
+    inserted = true;
+  }
   if (!inserted) {
     if (entry->second.fingerprint == ev.fingerprint) {
       ++counters_.duplicates;
@@ -215,8 +221,7 @@ void engine::process(std::string_view raw, timestamp wall_clock, std::vector<out
     }
     return;
   }
-  dedup_expiry_bucket(accept_until.ms).push_back(ev.key);
-  new_dedup_.emplace_back(ev.key, entry->second);
+  note_new_dedup(accept_until.ms, ev.key, ev.fingerprint);
   ++counters_.accepted;
 
   // Windows are cut at segment boundaries: [max(aligned start, segment start), min(aligned end,
@@ -281,14 +286,16 @@ bool engine::too_late(std::string_view raw, const decoded_event& ev, const perio
 }
 
 // Consecutive events nearly always share an expiry (their period's end): remember the last
-// bucket instead of searching the map per event. std::map nodes are stable until erased, and
-// expire() forgets the cached bucket when it erases any.
-std::vector<hash128>& engine::dedup_expiry_bucket(int64_t expires) {
-  if (!last_dedup_bucket_ || last_dedup_expires_ != expires) {
-    last_dedup_bucket_ = &dedup_expiry_[expires];
+// map nodes instead of searching the maps per event. std::map nodes are stable until erased;
+// expire() and checkpoint() forget the cached ones when they erase any.
+void engine::note_new_dedup(int64_t expires, hash128 key, hash128 fingerprint) {
+  if (!last_dedup_live_ || !last_new_dedup_ || last_dedup_expires_ != expires) {
+    last_dedup_live_ = &dedup_live_[expires];
+    last_new_dedup_ = &new_dedup_[expires];
     last_dedup_expires_ = expires;
   }
-  return *last_dedup_bucket_;
+  ++*last_dedup_live_;
+  last_new_dedup_->emplace_back(key, fingerprint);
 }
 
 void engine::mark_dirty(segment_state& s) {
@@ -372,6 +379,7 @@ void merge_into(const meter& m, meter_progress& mp, int64_t window_start,
   std::optional<decimal> old_value;
   if (!inserted) old_value = it->second.quantity(*m.window_agg);
   it->second.merge(*m.window_agg, a);
+  mp.unsaved_results.push_back(it->first);  // for the next checkpoint's delta chunk
   update_window_quantity(m, mp, old_value, it->second.quantity(*m.window_agg));
 }
 
@@ -785,15 +793,26 @@ void engine::expire() {
   const int64_t now = stream_time_->ms;
   // An event is too_late once stream time > period end + settlement: its dedup key and its
   // segment's state can no longer matter.
-  while (!dedup_expiry_.empty() && dedup_expiry_.begin()->first < now) {
-    for (const hash128& k : dedup_expiry_.begin()->second) dedup_.erase(k);
-    if (auto blocks = dedup_blocks_.find(dedup_expiry_.begin()->first);
+  while (!dedup_live_.empty() && dedup_live_.begin()->first < now) {
+    dedup_expired_ += dedup_live_.begin()->second;
+    if (auto blocks = dedup_blocks_.find(dedup_live_.begin()->first);
         blocks != dedup_blocks_.end()) {
       for (int64_t b : blocks->second) expired_dedup_blocks_.emplace_back(blocks->first, b);
       dedup_blocks_.erase(blocks);
     }
-    dedup_expiry_.erase(dedup_expiry_.begin());
-    last_dedup_bucket_ = nullptr;
+    dedup_live_.erase(dedup_live_.begin());
+    last_dedup_live_ = nullptr;
+  }
+  // Sweep the expired keys once they are a quarter of the table: each sweep is one pass over
+  // it, so the cost per expired key stays constant.
+  if (dedup_expired_ > 0 && dedup_expired_ * 4 >= static_cast<int64_t>(dedup_.size())) {
+    for (auto it = dedup_.begin(); it != dedup_.end();) {
+      if (it->second.expires < now)
+        dedup_.erase(it++);
+      else
+        ++it;
+    }
+    dedup_expired_ = 0;
   }
   while (!segment_expiry_.empty() && segment_expiry_.begin()->first < now) {
     for (const segment_key& k : segment_expiry_.begin()->second) {
@@ -803,10 +822,8 @@ void engine::expire() {
       if (auto c = current_segment_.find(k.tenant);
           c != current_segment_.end() && c->second == it->second.get())
         current_segment_.erase(c);
-      for (const auto& [index, mp] : it->second->meters)
-        for (int64_t chunk = 0; chunk < mp.member_chunks; ++chunk)
-          deleted_member_chunks_.push_back(member_chunk_key(
-              k.tenant->name, k.start, it->second->cat->meters[index].key, chunk));
+      for (int64_t chunk = 0; chunk < it->second->chunks; ++chunk)
+        deleted_chunks_.push_back(delta_chunk_key(k.tenant->name, k.start, chunk));
       segments_.erase(it);
       deleted_segments_.push_back(k);
     }

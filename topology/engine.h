@@ -146,8 +146,8 @@ class engine {
   void mark_dirty(const window_key& k, open_window& w);
   static std::string window_store_key(const window_key& k);
   static std::string segment_store_key(const std::string& tenant_name, int64_t start);
-  static std::string member_chunk_key(const std::string& tenant_name, int64_t segment_start,
-                                      const std::string& meter_key, int64_t chunk);
+  static std::string delta_chunk_key(const std::string& tenant_name, int64_t segment_start,
+                                     int64_t chunk);
 
   struct rated {
     decimal quantity;
@@ -169,11 +169,14 @@ class engine {
   std::optional<timestamp> closed_through_;  // the wall-clock horizon of close_idle()
   engine_counters counters_;
 
+  // Dedup keys. A key whose expiry has passed is logically gone (process() treats it as absent)
+  // and is swept from the table in bulk once such keys are a good share of it: no per-key expiry
+  // lists to grow on the event path.
   absl::flat_hash_map<hash128, dedup_entry, hash128_hash> dedup_;
-  std::map<int64_t, std::vector<hash128>> dedup_expiry_;
-  std::vector<hash128>& dedup_expiry_bucket(int64_t expires);
-  std::vector<hash128>* last_dedup_bucket_ = nullptr;  // dedup_expiry_[last_dedup_expires_]
+  std::map<int64_t, int64_t> dedup_live_;  // expiry -> keys accepted with it, while not expired
+  int64_t* last_dedup_live_ = nullptr;     // &dedup_live_[last_dedup_expires_]
   int64_t last_dedup_expires_ = 0;
+  int64_t dedup_expired_ = 0;  // keys in dedup_ whose expiry passed since the last sweep (about)
   std::map<segment_key, std::unique_ptr<segment_state>, segment_key_less> segments_;
   std::map<window_key, open_window, window_key_less> windows_;
   std::set<due_segment, due_segment_less> due_segments_;
@@ -182,7 +185,11 @@ class engine {
   std::map<int64_t, std::vector<segment_key>> segment_expiry_;  // final segments by expiry
 
   // Changes since the last checkpoint.
-  std::vector<std::pair<hash128, dedup_entry>> new_dedup_;
+  // Dedup keys accepted since the last checkpoint, (key, fingerprint) grouped by expiry.
+  using dedup_pair = std::pair<hash128, hash128>;
+  std::map<int64_t, std::vector<dedup_pair>> new_dedup_;
+  std::vector<dedup_pair>* last_new_dedup_ = nullptr;  // &new_dedup_[last_dedup_expires_]
+  void note_new_dedup(int64_t expires, hash128 key, hash128 fingerprint);
   int64_t dedup_block_ = 0;  // sequence number of the next packed block of dedup keys
   // Stored blocks of dedup keys by expiry, and blocks expired since the last checkpoint. Each
   // expired block is deleted by key (a changelog can carry key deletes, not range deletes).
@@ -190,7 +197,7 @@ class engine {
   std::vector<std::pair<int64_t, int64_t>> expired_dedup_blocks_;
   std::vector<segment_key> dirty_segments_;   // each once: segment_state::dirty guards the push
   std::vector<segment_key> deleted_segments_;
-  std::vector<std::string> deleted_member_chunks_;  // store keys of expired segments' members
+  std::vector<std::string> deleted_chunks_;  // store keys of expired segments' delta chunks
   std::vector<window_key> dirty_windows_;     // each once: open_window::dirty guards the push
   std::vector<window_key> deleted_windows_;  // store keys encoded at checkpoint
 

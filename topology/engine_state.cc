@@ -5,11 +5,15 @@
 //       accepted in one checkpoint, packed per expiry: one put per checkpoint and expiry instead
 //       of one per event; an expired block is deleted by its key
 //   's' tenant(key_str) segment-start(key_i64) -> segment_state      closed windows, emitted amounts
-//   'u' tenant(key_str) segment-start(key_i64) meter(key_str) chunk(key_i64) -> str(member)*
-//       the unique_count members of a segment's closed part, append-only: each checkpoint puts
-//       one chunk with the members added since the previous one (never rewriting old ones), so
-//       a commit costs what changed, not the size of the set; the segment's record holds none.
-//       Chunks are numbered 0.. per (segment, meter) and deleted by key with their segment.
+//   'c' tenant(key_str) segment-start(key_i64) chunk(key_i64)
+//       -> meters(i64) (meter(str) n(i64) member(str)*n m(i64) (window-start(i64) group(str)
+//          aggregate)*m)*meters
+//       a delta chunk of a segment: per meter, the unique_count members added to its closed
+//       part and the window results that changed since the previous checkpoint. The parts of a
+//       segment that grow through its period live only in these append-only chunks, so a
+//       commit costs what changed rather than the segment's size. Restore applies the chunks
+//       in order (members are added, a window result replaces the earlier one). Chunks are
+//       numbered 0.. per segment and deleted by key with it.
 //   'w' end(key_i64) tenant(key_str) segment-start start -> open window aggregates
 //   'm'                                        -> stream time, counters, seq per (tenant, period)
 // Segments store plan and meter keys, not indexes, so a catalog whose meters were reordered
@@ -27,7 +31,7 @@ namespace {
 constexpr char dedup_prefix = 'd';
 constexpr char segment_prefix = 's';
 constexpr char window_prefix = 'w';
-constexpr char member_prefix = 'u';
+constexpr char chunk_prefix = 'c';
 const std::string meta_key = "m";
 
 // `members`: false for a segment's closed aggregate, whose members are kept in chunks.
@@ -65,11 +69,7 @@ std::string encode_segment(const engine::segment_state& s, const catalog& cat) {
   for (const auto& [index, mp] : s.meters) {
     w.str(cat.meters[index].key);
     write_aggregate(w, mp.closed, /*members=*/false);
-    w.i64(static_cast<int64_t>(mp.window_results.size()));
-    for (const auto& [key, a] : mp.window_results) {
-      w.i64(key.first).str(key.second);
-      write_aggregate(w, a);
-    }
+    w.i64(0);  // window results: in the delta chunks
     w.dec(mp.quantity);
   }
   w.i64(static_cast<int64_t>(s.charges.size()));
@@ -108,10 +108,10 @@ std::string engine::segment_store_key(const std::string& tenant_name, int64_t st
   return k;
 }
 
-std::string engine::member_chunk_key(const std::string& tenant_name, int64_t segment_start,
-                                     const std::string& meter_key, int64_t chunk) {
-  std::string k(1, member_prefix);
-  byte_writer(k).key_str(tenant_name).key_i64(segment_start).key_str(meter_key).key_i64(chunk);
+std::string engine::delta_chunk_key(const std::string& tenant_name, int64_t segment_start,
+                                    int64_t chunk) {
+  std::string k(1, chunk_prefix);
+  byte_writer(k).key_str(tenant_name).key_i64(segment_start).key_i64(chunk);
   return k;
 }
 
@@ -124,25 +124,23 @@ std::string engine::window_store_key(const window_key& key) {
 
 void engine::checkpoint(state::write_batch& batch) {
   std::string key, value;
-  // New dedup keys, grouped by expiry (few distinct values: one per billing period end).
-  std::stable_sort(new_dedup_.begin(), new_dedup_.end(),
-                   [](const auto& a, const auto& b) { return a.second.expires < b.second.expires; });
-  for (size_t i = 0; i < new_dedup_.size();) {
-    const int64_t expires = new_dedup_[i].second.expires;
-    if (!dedup_expiry_.contains(expires)) {  // accepted and expired since the last checkpoint
-      while (i < new_dedup_.size() && new_dedup_[i].second.expires == expires) ++i;
+  // New dedup keys, grouped by expiry (few distinct values: one per billing period end), in
+  // order of expiry and, within one, of acceptance.
+  for (auto& [expires, keys] : new_dedup_) {
+    if (keys.empty() || !dedup_live_.contains(expires))  // expired since accepted: nothing to keep
       continue;
-    }
     dedup_blocks_[expires].push_back(dedup_block_);
     key.assign(1, dedup_prefix);
     byte_writer(key).key_i64(expires).key_i64(dedup_block_++);
     value.clear();
+    value.reserve(keys.size() * 2 * sizeof(hash128));
     byte_writer w(value);
-    for (; i < new_dedup_.size() && new_dedup_[i].second.expires == expires; ++i)
-      w.raw(&new_dedup_[i].first, sizeof(hash128)).raw(&new_dedup_[i].second.fingerprint, sizeof(hash128));
+    for (const auto& [k, fingerprint] : keys)
+      w.raw(&k, sizeof(hash128)).raw(&fingerprint, sizeof(hash128));
     batch.put(key, value);
   }
   new_dedup_.clear();
+  last_new_dedup_ = nullptr;
   for (const auto& [expires, block] : expired_dedup_blocks_) {
     key.assign(1, dedup_prefix);
     byte_writer(key).key_i64(expires).key_i64(block);
@@ -153,24 +151,39 @@ void engine::checkpoint(state::write_batch& batch) {
   for (const segment_key& k : deleted_segments_)
     batch.del(segment_store_key(k.tenant->name, k.start));
   deleted_segments_.clear();
-  for (const std::string& k : deleted_member_chunks_) batch.del(k);
-  deleted_member_chunks_.clear();
+  for (const std::string& k : deleted_chunks_) batch.del(k);
+  deleted_chunks_.clear();
   for (const segment_key& k : dirty_segments_) {
     auto it = segments_.find(k);
     if (it == segments_.end()) continue;  // expired since it changed: deleted above
     segment_state& s = *it->second;
     s.dirty = false;
     batch.put(segment_store_key(k.tenant->name, k.start), encode_segment(s, *s.cat));
+    int64_t changed = 0;
+    for (const auto& [index, mp] : s.meters)
+      changed += !mp.unsaved_members.empty() || !mp.unsaved_results.empty();
+    if (changed == 0) continue;
+    value.clear();
+    byte_writer w(value);
+    w.i64(changed);
     for (auto& [index, mp] : s.meters) {
-      if (mp.unsaved_members.empty()) continue;
-      value.clear();
-      byte_writer w(value);
+      if (mp.unsaved_members.empty() && mp.unsaved_results.empty()) continue;
+      w.str(s.cat->meters[index].key);
+      w.i64(static_cast<int64_t>(mp.unsaved_members.size()));
       for (const std::string* m : mp.unsaved_members) w.str(*m);
-      batch.put(member_chunk_key(k.tenant->name, k.start, s.cat->meters[index].key,
-                                 mp.member_chunks++),
-                value);
+      // Each changed result once, at its current value, in window order.
+      std::sort(mp.unsaved_results.begin(), mp.unsaved_results.end());
+      mp.unsaved_results.erase(std::unique(mp.unsaved_results.begin(), mp.unsaved_results.end()),
+                               mp.unsaved_results.end());
+      w.i64(static_cast<int64_t>(mp.unsaved_results.size()));
+      for (const auto& key : mp.unsaved_results) {
+        w.i64(key.first).str(key.second);
+        write_aggregate(w, mp.window_results.at(key));
+      }
       mp.unsaved_members.clear();
+      mp.unsaved_results.clear();
     }
+    batch.put(delta_chunk_key(k.tenant->name, k.start, s.chunks++), value);
   }
   dirty_segments_.clear();
 
@@ -243,13 +256,13 @@ result<void> engine::restore(state::kv_store& store) {
       return corrupt("dedup record");
     dedup_blocks_[expires].push_back(block);
     byte_reader rv(v);
-    auto& bucket = dedup_expiry_[expires];
+    int64_t& live = dedup_live_[expires];
     for (size_t n = v.size() / (2 * sizeof(hash128)); n > 0; --n) {
       hash128 hash, fingerprint;
       rv.raw(&hash, sizeof hash);
       rv.raw(&fingerprint, sizeof fingerprint);
       dedup_.emplace(hash, dedup_entry{fingerprint, expires});
-      bucket.push_back(hash);
+      ++live;
     }
     return true;
   });
@@ -293,9 +306,10 @@ result<void> engine::restore(state::kv_store& store) {
       meter_progress& mp = s->meters[*index];
       int64_t windows = 0;
       if (!read_aggregate(r, mp.closed) || !r.i64(windows)) return corrupt("segment", name);
-      // A record written before members moved to chunks holds them inline: the next
-      // checkpoint writes them as this meter's first chunk (the record is rewritten without).
+      // A record written before delta chunks holds members and window results inline: the
+      // next checkpoint writes them as this meter's first chunk (and the record without them).
       for (const std::string& member : mp.closed.distinct) mp.unsaved_members.push_back(&member);
+      for (const auto& [key, a] : mp.window_results) mp.unsaved_results.push_back(key);
       for (int64_t j = 0; j < windows; ++j) {
         int64_t ws = 0;
         std::string group;
@@ -322,40 +336,59 @@ result<void> engine::restore(state::kv_store& store) {
       segment_expiry_[(s->seg.billing_period.end + options_.settlement).ms].push_back(key);
     else
       due_segments_.insert(due_segment{end, key});
-    bool inline_members = false;
-    for (const auto& [index, mp] : s->meters) inline_members |= !mp.unsaved_members.empty();
+    bool inline_parts = false;
+    for (const auto& [index, mp] : s->meters)
+      inline_parts |= !mp.unsaved_members.empty() || !mp.unsaved_results.empty();
     segment_state& ref = *segments_.emplace(key, std::move(s)).first->second;
-    if (inline_members) mark_dirty(ref);
+    if (inline_parts) mark_dirty(ref);
     return true;
   });
   if (!segment_scan) return std::unexpected(segment_scan.error());
   if (failure) return std::unexpected(*failure);
 
-  auto member_scan = store.scan_prefix(std::string(1, member_prefix), [&](std::string_view k,
-                                                                           std::string_view v) {
+  auto chunk_scan = store.scan_prefix(std::string(1, chunk_prefix), [&](std::string_view k,
+                                                                         std::string_view v) {
     byte_reader rk(k);
-    std::string name, meter_key;
+    std::string name;
     int64_t start = 0, chunk = 0;
-    if (!(rk.skip(1) && rk.key_str(name) && rk.key_i64(start) && rk.key_str(meter_key) &&
-          rk.key_i64(chunk) && rk.at_end()) || chunk < 0)
-      return corrupt("unique_count members key");
+    if (!(rk.skip(1) && rk.key_str(name) && rk.key_i64(start) && rk.key_i64(chunk) &&
+          rk.at_end()) || chunk < 0)
+      return corrupt("delta chunk key");
     const tenant* t = book_.find(name);
     auto seg = t ? segments_.find(segment_key{t, start}) : segments_.end();
-    if (seg == segments_.end()) return corrupt("unique_count members", "their segment is missing");
-    auto index = meter_index(*catalog_, meter_key);
-    auto mp = index ? seg->second->meters.find(*index) : seg->second->meters.end();
-    if (mp == seg->second->meters.end())
-      return corrupt("unique_count members", "meter " + meter_key + " is not in their segment");
+    if (seg == segments_.end()) return corrupt("delta chunk", "its segment is missing");
+    segment_state& s = *seg->second;
     byte_reader r(v);
-    std::string member;
-    while (!r.at_end()) {
-      if (!r.str(member)) return corrupt("unique_count members", name);
-      mp->second.closed.distinct.insert(member);
+    int64_t meters = 0;
+    if (!r.i64(meters) || meters < 0) return corrupt("delta chunk", name);
+    std::string meter_key, text;
+    for (int64_t m = 0; m < meters; ++m) {
+      if (!r.str(meter_key)) return corrupt("delta chunk", name);
+      auto index = meter_index(*catalog_, meter_key);
+      auto mp = index ? s.meters.find(*index) : s.meters.end();
+      if (mp == s.meters.end())
+        return corrupt("delta chunk", "meter " + meter_key + " is not in its segment");
+      int64_t members = 0, results = 0;
+      if (!r.i64(members) || members < 0) return corrupt("delta chunk", name);
+      for (int64_t i = 0; i < members; ++i) {
+        if (!r.str(text)) return corrupt("delta chunk", name);
+        mp->second.closed.distinct.insert(text);
+      }
+      if (!r.i64(results) || results < 0) return corrupt("delta chunk", name);
+      for (int64_t i = 0; i < results; ++i) {
+        int64_t ws = 0;
+        aggregate a;
+        if (!r.i64(ws) || !r.str(text) || !read_aggregate(r, a))
+          return corrupt("delta chunk", name);
+        mp->second.window_results.insert_or_assign(std::pair<int64_t, std::string>(ws, text),
+                                                   std::move(a));
+      }
     }
-    mp->second.member_chunks = std::max(mp->second.member_chunks, chunk + 1);
+    if (!r.at_end()) return corrupt("delta chunk", name);
+    s.chunks = std::max(s.chunks, chunk + 1);
     return true;
   });
-  if (!member_scan) return std::unexpected(member_scan.error());
+  if (!chunk_scan) return std::unexpected(chunk_scan.error());
   if (failure) return std::unexpected(*failure);
 
   auto window_scan = store.scan_prefix(std::string(1, window_prefix), [&](std::string_view k,

@@ -331,7 +331,7 @@ TEST(EngineStateTest, ExpiredStateLeavesTheStore) {
     return n;
   };
   std::vector<output_record> out;
-  int max_dedup_blocks = 0;
+  int max_dedup_blocks = 0, max_chunks = 0;
   for (size_t i = 0; i < g.events.size(); ++i) {
     e->process(g.events[i], wall, out);
     if (i % 200 == 199) {
@@ -339,6 +339,7 @@ TEST(EngineStateTest, ExpiredStateLeavesTheStore) {
       e->checkpoint(batch);
       ASSERT_OK(store->write(batch));
       max_dedup_blocks = std::max(max_dedup_blocks, count('d'));
+      max_chunks = std::max(max_chunks, count('c'));
     }
   }
   state::write_batch batch;
@@ -353,6 +354,14 @@ TEST(EngineStateTest, ExpiredStateLeavesTheStore) {
   }));
   EXPECT_GT(max_dedup_blocks, live) << "expired dedup blocks were deleted";
   EXPECT_LE(count('s'), 3 * 6) << "segments of settled periods were deleted";
+  EXPECT_GT(max_chunks, count('c')) << "delta chunks of settled segments were deleted";
+  // Every delta chunk left belongs to a segment still stored: 'c' tenant start chunk(8 bytes).
+  ASSERT_OK(store->scan_prefix("c", [&](std::string_view k, std::string_view) {
+    std::string segment_key = "s" + std::string(k.substr(1, k.size() - 1 - 8));
+    auto found = store->get(segment_key);
+    EXPECT_TRUE(found.has_value() && found->has_value()) << "a chunk without its segment";
+    return true;
+  }));
   // A restore of what is left behaves like the engine that wrote it.
   auto restored = make_engine(cat, o);
   ASSERT_OK(restored->restore(*store));
@@ -420,6 +429,167 @@ TEST(EngineSubscriptionTest, LivePlanChangeCutsTheRunningSegment) {
       {"2026-03-16T00:00:00Z/2026-04-01T00:00:00Z", "18.06"},  // 35 x 16/31 = 18.0645
   };
   EXPECT_EQ(recurring, expected);
+}
+
+// A meter event of tenant t1 (plan a), source "s".
+std::string t1_event(const std::string& id, const std::string& type, const std::string& time,
+                     const std::string& data) {
+  return R"({"specversion":"1.0","id":")" + id + R"(","source":"s","type":")" + type +
+         R"(","subject":"t1","time":")" + time + R"(","data":)" + data + "}";
+}
+
+// What a checkpoint writes: every put's key and value, and the puts under a key prefix.
+struct batch_view {
+  std::vector<std::pair<std::string, std::string>> puts;
+  bool any_put_contains(std::string_view text) const {
+    for (const auto& [k, v] : puts)
+      if (v.find(text) != std::string::npos) return true;
+    return false;
+  }
+  int puts_with_prefix(char prefix) const {
+    int n = 0;
+    for (const auto& [k, v] : puts) n += !k.empty() && k[0] == prefix;
+    return n;
+  }
+};
+
+batch_view checkpoint_into(engine& e, state::kv_store& store) {
+  state::write_batch batch;
+  e.checkpoint(batch);
+  batch_view view;
+  for (const auto& op : batch.ops()) {
+    EXPECT_NE(op.kind, state::write_batch::op_kind::del_range) << "a changelog has no range deletes";
+    if (op.kind == state::write_batch::op_kind::put) view.puts.emplace_back(op.key, op.value);
+  }
+  EXPECT_OK(store.write(batch));
+  return view;
+}
+
+// unique_count sets and window results grow through a period: a checkpoint writes only what was
+// added since the previous one (a delta chunk), never the whole set again, and a restore puts
+// the chunks back together exactly.
+TEST(EngineStateTest, CheckpointsWriteOnlyNewUniqueMembersAndWindowResults) {
+  auto cat = load_catalog();
+  const std::vector<std::string> before = {
+      t1_event("l1", "login", "2026-03-05T10:10:00Z", R"({"user": "u-alpha"})"),
+      t1_event("l2", "login", "2026-03-05T10:20:00Z", R"({"user": "u-beta"})"),
+      t1_event("c1", "call", "2026-03-05T11:10:00Z", "{}"),  // closes the 10:00 window
+  };
+  const std::vector<std::string> between = {
+      t1_event("l3", "login", "2026-03-05T12:10:00Z", R"({"user": "u-beta"})"),
+      t1_event("l4", "login", "2026-03-05T12:20:00Z", R"({"user": "u-gamma"})"),
+      t1_event("c2", "call", "2026-03-05T13:10:00Z", "{}"),  // closes the 12:00 window
+  };
+  const std::vector<std::string> after = {
+      t1_event("l5", "login", "2026-03-05T14:10:00Z", R"({"user": "u-alpha"})"),
+      t1_event("l6", "login", "2026-03-05T14:20:00Z", R"({"user": "u-delta"})"),
+  };
+  auto store = state::memory_store::create();
+  auto e = make_engine(cat);
+  ASSERT_OK(e->restore(*store));
+  std::vector<output_record> pieces;
+  for (const auto& ev : before) e->process(ev, wall, pieces);
+  auto first = checkpoint_into(*e, *store);
+  EXPECT_TRUE(first.any_put_contains("u-alpha"));
+  EXPECT_TRUE(first.any_put_contains("u-beta"));
+  EXPECT_EQ(first.puts_with_prefix('c'), 1) << "one delta chunk for t1's segment";
+
+  for (const auto& ev : between) e->process(ev, wall, pieces);
+  auto second = checkpoint_into(*e, *store);
+  EXPECT_TRUE(second.any_put_contains("u-gamma"));
+  EXPECT_FALSE(second.any_put_contains("u-alpha")) << "members already stored are not rewritten";
+  EXPECT_FALSE(second.any_put_contains("u-beta")) << "members already stored are not rewritten";
+  EXPECT_EQ(second.puts_with_prefix('c'), 1);
+
+  auto nothing_new = checkpoint_into(*e, *store);
+  EXPECT_EQ(nothing_new.puts_with_prefix('c'), 0) << "no change, no chunk";
+
+  // A restored engine counts u-alpha as known (4 users in all, not 5).
+  auto restored = make_engine(cat);
+  ASSERT_OK(restored->restore(*store));
+  std::vector<output_record> tail;
+  for (const auto& ev : after) restored->process(ev, wall, tail);
+  restored->finish(tail);
+
+  auto whole_engine = make_engine(cat);
+  std::vector<output_record> whole;
+  for (const auto* part : {&before, &between, &after})
+    for (const auto& ev : *part) whole_engine->process(ev, wall, whole);
+  whole_engine->finish(whole);
+  ASSERT_EQ(pieces.size() + tail.size(), whole.size());
+  for (size_t i = 0; i < tail.size(); ++i)
+    EXPECT_EQ(tail[i].value, whole[pieces.size() + i].value) << "record " << i;
+  bool saw_four = false;
+  for (const auto& r : tail) {
+    auto v = view(r);
+    if (v["meter"] == "users" && v["segment_quantity"] == "4") saw_four = true;
+  }
+  EXPECT_TRUE(saw_four) << "the restored segment's unique users";
+}
+
+// A window result changed by a late event after it was stored is written again, and the later
+// chunk wins on restore.
+TEST(EngineStateTest, ALateChangeToAStoredWindowResultIsRestored) {
+  auto cat = load_catalog();
+  auto sample = [](const std::string& id, const std::string& time, int v) {
+    return t1_event(id, "sample", time, R"({"v": )" + std::to_string(v) + R"(, "vol": "v1"})");
+  };
+  const std::vector<std::string> first_part = {
+      sample("a", "2026-03-05T10:10:00Z", 5),
+      t1_event("c1", "call", "2026-03-05T11:10:00Z", "{}"),  // closes 10:00: max 5 stored
+  };
+  const std::vector<std::string> second_part = {
+      sample("b", "2026-03-05T10:20:00Z", 9),  // late: the 10:00 result becomes 9
+  };
+  const std::vector<std::string> third_part = {
+      sample("c", "2026-03-05T12:10:00Z", 1),
+  };
+  auto store = state::memory_store::create();
+  auto e = make_engine(cat);
+  std::vector<output_record> out;
+  for (const auto& ev : first_part) e->process(ev, wall, out);
+  checkpoint_into(*e, *store);
+  for (const auto& ev : second_part) e->process(ev, wall, out);
+  auto second = checkpoint_into(*e, *store);
+  EXPECT_EQ(second.puts_with_prefix('c'), 1) << "the changed window result";
+
+  auto restored = make_engine(cat);
+  ASSERT_OK(restored->restore(*store));
+  std::vector<output_record> tail;
+  for (const auto& ev : third_part) restored->process(ev, wall, tail);
+  restored->finish(tail);
+  auto whole_engine = make_engine(cat);
+  std::vector<output_record> whole;
+  for (const auto* part : {&first_part, &second_part, &third_part})
+    for (const auto& ev : *part) whole_engine->process(ev, wall, whole);
+  whole_engine->finish(whole);
+  ASSERT_EQ(out.size() + tail.size(), whole.size());
+  for (size_t i = 0; i < tail.size(); ++i)
+    EXPECT_EQ(tail[i].value, whole[out.size() + i].value) << "record " << i;
+}
+
+// A dedup key past its expiry is gone at once, even while it still sits in the table waiting
+// for a bulk sweep: the same id in a later period is a new event, not an idempotency conflict.
+TEST(EngineDedupTest, AKeyPastItsExpiryIsNewAgain) {
+  auto cat = load_catalog();
+  engine_options o;
+  o.settlement = millis(3'600'000);
+  auto e = make_engine(cat, o);
+  std::vector<output_record> out;
+  e->process(t1_event("x", "call", "2026-03-10T10:00:00Z", "{}"), wall, out);
+  // Many live April keys, so the one expired March key is not swept right away.
+  for (int i = 0; i < 20; ++i)
+    e->process(t1_event("a" + std::to_string(i), "call", "2026-04-01T00:30:00Z", "{}"), wall, out);
+  e->process(t1_event("later", "call", "2026-04-01T02:00:00Z", "{}"), wall, out);  // March expires
+  const auto accepted = e->counters().accepted;
+  e->process(t1_event("x", "transfer", "2026-04-01T02:10:00Z", R"({"gb": "1"})"), wall, out);
+  EXPECT_EQ(e->counters().accepted, accepted + 1);
+  e->process(t1_event("x", "transfer", "2026-04-01T02:10:00Z", R"({"gb": "1"})"), wall, out);
+  EXPECT_EQ(e->counters().duplicates, 1);
+  EXPECT_EQ(e->counters().dead_letters[static_cast<size_t>(dead_letter_reason::idempotency_conflict)], 0);
+  // While a key is live, other content under it is a conflict.
+  e->process(t1_event("a3", "transfer", "2026-04-01T02:20:00Z", R"({"gb": "1"})"), wall, out);
+  EXPECT_EQ(e->counters().dead_letters[static_cast<size_t>(dead_letter_reason::idempotency_conflict)], 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, EnginePropertyTest, testing::Values(1u, 2u, 3u, 42u, 1234u));

@@ -28,11 +28,11 @@ struct meter_progress {
   // Appended in window order, so inserting at the end is the common case.
   small_map<std::pair<int64_t, std::string>, aggregate> window_results;
   decimal quantity;  // the segment quantity Q of the closed part
-  // unique_count members of `closed` are stored apart from the segment record, in append-only
-  // chunks (engine_state.cc): the members added since the last checkpoint (nodes of
-  // closed.distinct, stable until the segment dies), and how many chunks the store holds.
-  std::vector<const std::string*> unsaved_members;
-  int64_t member_chunks = 0;
+  // The parts of this progress that grow through the period (the unique_count members of
+  // `closed`, the window results) are stored apart from the segment record, in append-only
+  // delta chunks of the segment (engine_state.cc), so a checkpoint writes what changed:
+  std::vector<const std::string*> unsaved_members;  // nodes of closed.distinct added since
+  std::vector<std::pair<int64_t, std::string>> unsaved_results;  // window_results keys changed
 };
 
 // Per usage charge: what has been emitted so far (incremental rating).
@@ -57,6 +57,7 @@ struct engine::segment_state {
   // Open windows of this segment by start (nodes of engine::windows_, ordered by due time).
   std::map<int64_t, engine::open_window*> open_windows;
   bool dirty = false;  // changed since the last checkpoint
+  int64_t chunks = 0;  // delta chunks in the store (meter_progress), numbered 0..chunks-1
   std::string json_members;  // members shared by all its output lines, built on first use
 };
 
