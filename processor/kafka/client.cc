@@ -500,6 +500,33 @@ result<std::optional<message>> consumer::poll(millis timeout) {
   message_ptr m(rd_kafka_consumer_poll(rk_.get(), to_ms(timeout)));
   if (!pending_error_.empty()) return fail(pending_error_);
   if (!m) return std::nullopt;
+  return sort(std::move(m));
+}
+
+result<void> consumer::poll_batch(millis timeout, size_t max, std::vector<message>& out) {
+  out.clear();
+  if (!pending_error_.empty()) return fail(pending_error_);
+  if (!queue_) queue_.reset(rd_kafka_queue_get_consumer(rk_.get()));
+  batch_.resize(max);
+  const ssize_t n = rd_kafka_consume_batch_queue(queue_.get(), to_ms(timeout), batch_.data(), max);
+  if (n < 0) return kafka_error("consume", rd_kafka_last_error());
+  std::optional<error> failure;
+  for (ssize_t i = 0; i < n; ++i) {
+    message_ptr m(batch_[static_cast<size_t>(i)]);  // owned from here, delivered or not
+    if (failure) continue;
+    auto r = sort(std::move(m));
+    if (!r)
+      failure = r.error();
+    else if (*r)
+      out.push_back(std::move(**r));
+  }
+  if (!pending_error_.empty()) return fail(pending_error_);
+  if (failure) return std::unexpected(*failure);
+  return {};
+}
+
+// A record or end-of-partition event is delivered; a retriable error is reported and skipped.
+result<std::optional<message>> consumer::sort(message_ptr m) {
   if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
     return std::optional<message>(message(std::move(m)));
   std::string what =
@@ -605,6 +632,7 @@ group_metadata_ptr consumer::group_metadata() const {
 result<void> consumer::close() {
   if (closed_) return {};
   closed_ = true;
+  queue_.reset();
   return check("close consumer", rd_kafka_consumer_close(rk_.get()));
 }
 

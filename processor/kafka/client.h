@@ -298,6 +298,9 @@ class consumer {
   // polling). Errors: permanent or fatal consume errors (e.g. an offset reset with
   // auto.offset.reset=error), a failed rebalance hook, or a fatal client error.
   [[nodiscard]] result<std::optional<message>> poll(millis timeout);
+  // The same for up to `max` records at once (fewer calls and locks per record): waits up to
+  // `timeout` for the first; `out` is replaced by what arrived (possibly nothing).
+  [[nodiscard]] result<void> poll_batch(millis timeout, size_t max, std::vector<message>& out);
 
   // Replaces the assignment by these partitions, each starting at its offset (invalid():
   // committed offset or auto.offset.reset). Only for a consumer that does not subscribe().
@@ -347,9 +350,12 @@ class consumer {
   static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque);
   void rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions);
   void keep_first_error(std::string message);
+  result<std::optional<message>> sort(message_ptr m);
 
   consumer_options options_;
   handle_ptr rk_;
+  queue_ptr queue_;                          // poll_batch(): the consumer queue
+  std::vector<rd_kafka_message_t*> batch_;  // poll_batch(): librdkafka's output array
   std::string pending_error_;  // from a hook, an assign in a callback, or a fatal error
   bool closed_ = false;
 };

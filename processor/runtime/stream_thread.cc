@@ -27,6 +27,7 @@ stream_thread::stream_thread(const stream_context& context, int index)
     : context_(context), options_(*context.options), index_(index) {}
 
 stream_thread::~stream_thread() {
+  batch_.clear();     // records must go before their consumer
   consumer_.reset();  // its close() revokes the tasks, which must still exist
 }
 
@@ -307,6 +308,7 @@ result<void> stream_thread::run(const std::atomic<bool>& stop) {
     // Leave the group without committing anything more: the tasks resume from their last
     // commit wherever they go next.
     failed_ = true;
+    batch_.clear();
     consumer_.reset();
   }
   return r;
@@ -316,7 +318,7 @@ result<void> stream_thread::process_until(const std::atomic<bool>& stop) {
   auto last_commit = clock::now();
   auto last_shared = clock::now();
   int64_t since_commit = 0;
-  int since_advance = 0;
+  size_t since_advance = 0;
   while (!stop.load()) {
     const auto now = clock::now();
     if (now - last_shared >= std::chrono::milliseconds(100)) {
@@ -324,19 +326,20 @@ result<void> stream_thread::process_until(const std::atomic<bool>& stop) {
       last_shared = now;
     }
     // Short waits while commits are in flight, so their next stage starts soon after the acks.
-    auto m = consumer_->poll(millis(pipeline_.empty() ? 50 : 1));
-    if (!m) return std::unexpected(m.error());
-    if (!pipeline_.empty() && (!*m || ++since_advance >= 256)) {
+    if (auto r = consumer_->poll_batch(millis(pipeline_.empty() ? 50 : 1), 512, batch_); !r)
+      return std::unexpected(r.error());
+    if (!pipeline_.empty() && (batch_.empty() || (since_advance += batch_.size()) >= 256)) {
       if (auto r = advance(false); !r) return r;
       since_advance = 0;
     }
-    if (*m) {
-      const int32_t p = (*m)->partition().value;
-      if ((*m)->is_partition_eof()) {
+    const timestamp wall = wall_clock();
+    for (const kafka::message& m : batch_) {
+      const int32_t p = m.partition().value;
+      if (m.is_partition_eof()) {
         caught_up_since_.try_emplace(p, now);
       } else if (auto t = tasks_.find(p); t != tasks_.end()) {
         caught_up_since_.erase(p);
-        t->second->process((*m)->value().value_or(std::string_view{}), (*m)->offset().value, wall_clock());
+        t->second->process(m.value().value_or(std::string_view{}), m.offset().value, wall);
         if (since_commit++ == 0 && !first_record_seen_) {
           context_.stats->first_record(std::chrono::system_clock::now());
           first_record_seen_ = true;
@@ -365,6 +368,7 @@ result<void> stream_thread::process_until(const std::atomic<bool>& stop) {
   context_.stats->records_processed(since_commit);
   if (auto r = flush_marks(tasks); !r) return r;
   publish_counters();
+  batch_.clear();
   return consumer_->close();  // revokes (nothing left to commit) and leaves the group
 }
 

@@ -84,6 +84,7 @@ class stream_thread {
   task_env env_;
   std::unique_ptr<kafka::producer> producer_;
   std::unique_ptr<kafka::consumer> consumer_;
+  std::vector<kafka::message> batch_;  // the records of one poll
   std::map<int32_t, std::unique_ptr<task>> tasks_;
   std::deque<std::unique_ptr<commit_in_flight>> pipeline_;  // oldest first
   std::map<int32_t, size_t> subscriptions_applied_;  // per task: records of the table applied

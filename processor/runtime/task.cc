@@ -267,6 +267,9 @@ void task::apply_subscription(const subscription_record& r) {
 }
 
 void task::process(std::string_view value, int64_t offset, timestamp wall_clock) {
+  // A record from before this task's position (fetched before a rebalance handed the partition
+  // back) has been counted already.
+  if (next_offset_ >= 0 && offset < next_offset_) return;
   engine_->process(value, wall_clock, fresh_);
   fresh_offsets_.resize(fresh_.size(), offset);
   next_offset_ = offset + 1;
