@@ -170,12 +170,32 @@ class Cluster:
     def command(self, line):
         """Sends one stdin command and returns its answer line (`ok` or `error: ...`)."""
         with self.lock:
-            self.proc.stdin.write(line + "\n")
-            self.proc.stdin.flush()
+            self.log.write(f"==== {stamp()} harness: {line}\n")
+            self.log.flush()
+            try:
+                self.proc.stdin.write(line + "\n")
+                self.proc.stdin.flush()
+            except OSError:
+                pass  # it died: said below
             answer = self._answer(10)
+        if self.proc.poll() is not None:
+            raise RuntimeError(self.death())
         if answer != "ok":
             raise RuntimeError(f"dev-cluster command {line!r} answered {answer!r}")
         return answer
+
+    def death(self):
+        """Why the cluster process is gone: its exit status and the last line it wrote (librdkafka
+        2.0.2's mock can die on an assertion of its own, e.g. `rd_kafka_mock_cgrp_member_sync_set:
+        Assertion '!member->resp' failed`, when a member re-sends SyncGroup after a broker came
+        back: that is the development cluster failing, not meterflow)."""
+        with open(self.log_path, errors="replace") as f:
+            lines = [l.strip() for l in f if l.strip() and not l.startswith("==== ")]
+        return (f"the development cluster exited with {self.proc.returncode}: "
+                f"{lines[-1] if lines else '(no output)'}")
+
+    def alive(self):
+        return self.proc.poll() is None
 
     def stop(self):
         if self.proc.poll() is None:
@@ -200,17 +220,22 @@ PROGRESS = re.compile(r"^(\S+) meterflow: (\d+) tasks[^:]*: (\d+) accepted, (\d+
 class Instance:
     """One `meterflow run` process: its own state.dir and log; restarts keep both."""
 
-    def __init__(self, h, name, bootstrap, app, catalog, **props):
+    def __init__(self, h, name, bootstrap, app, catalog, scenario="", **props):
+        """`scenario` names a sub-directory of the harness's temp dir: two scenarios' instances
+        of the same name never share a state.dir (stale state from another cluster would be
+        taken for this one's)."""
         self.h, self.name = h, name
-        self.state_dir = h.path(name + "-state")
+        base = h.path(scenario) if scenario else h.tmp
+        os.makedirs(base, exist_ok=True)
+        self.state_dir = os.path.join(base, name + "-state")
         self.props = {"application.id": app, "bootstrap.servers": bootstrap,
                       "state.dir": self.state_dir, "catalog": catalog, "idle.close.ms": "1000",
                       "commit.interval.ms": "200", "kafka.session.timeout.ms": "6000"}
         self.props.update({k.replace("_", "."): str(v) for k, v in props.items()})
-        self.config = h.path(name + ".properties")
+        self.config = os.path.join(base, name + ".properties")
         with open(self.config, "w") as f:
             f.writelines(f"{k}={v}\n" for k, v in self.props.items())
-        self.log_path = h.path(name + ".log")
+        self.log_path = os.path.join(base, name + ".log")
         self.proc = None
         self.log = None
         self.expected_exit = False
@@ -263,7 +288,7 @@ class Instance:
         if self.proc is None or self.expected_exit or self.proc.poll() is None:
             return False
         self.expected_exit = True
-        self.crashes.append((self.proc.returncode, self.tail(15)))
+        self.crashes.append((self.proc.returncode, self.tail(8)))
         self._mark(f"exited on its own with {self.proc.returncode}")
         return True
 
@@ -271,8 +296,13 @@ class Instance:
         with open(self.log_path, errors="replace") as f:
             return f.read()
 
-    def tail(self, n):
-        return "\n".join(self.text().splitlines()[-n:])
+    def tail(self, n, librdkafka=False):
+        """The last n lines of the log; without librdkafka's own log lines unless asked."""
+        lines = self.text().splitlines()
+        if not librdkafka:
+            lines = [line for line in lines
+                     if not re.match(r"^%\d\|", line) and not line.startswith("meterflow: kafka:")]
+        return "\n".join(lines[-n:])
 
     def progress(self):
         """(tasks, accepted, duplicates, {reason: n}) of the last progress line, or None."""
