@@ -4,6 +4,7 @@
 #include <thread>
 #include <vector>
 
+#include "processor/kafka/retry.h"
 #include "topology/codec.h"
 
 namespace meterflow::changelog {
@@ -82,14 +83,11 @@ using steady = std::chrono::steady_clock;
 }  // namespace
 
 result<extent> partition_reader::watermarks(millis patience) {
-  const auto deadline = steady::now() + patience;
-  for (;;) {
-    auto wm = consumer_.query_watermarks({topic_, kafka::partition_id{partition_}}, millis(10'000));
-    if (wm) return extent{wm->low.value, wm->high.value};
-    if (!wm.error().retriable || steady::now() > deadline)
-      return fail("changelog ", topic_, "[", std::to_string(partition_), "]: ", wm.error().message);
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  }
+  auto wm = kafka::with_retries(patience, [&] {
+    return consumer_.query_watermarks({topic_, kafka::partition_id{partition_}}, millis(10'000));
+  });
+  if (!wm) return fail("changelog ", topic_, "[", std::to_string(partition_), "]: ", wm.error().message);
+  return extent{wm->low.value, wm->high.value};
 }
 
 result<void> partition_reader::read(int64_t from, int64_t to, millis patience,

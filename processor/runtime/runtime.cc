@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "processor/kafka/client.h"
+#include "processor/kafka/retry.h"
 #include "processor/runtime/metrics.h"
 #include "processor/runtime/shared.h"
 #include "processor/runtime/stream_thread.h"
@@ -99,13 +100,18 @@ result<void> instance::start() {
   if (!m) return std::unexpected(m.error());
   metrics_ = std::move(*m);
 
+  const millis patience(120'000);
   // Subscriptions: the whole history, read to the end before any event is processed.
   auto reader = make_reader(options_, bootstrap_, "subscriptions");
   if (!reader) return std::unexpected(reader.error());
   subscriptions_reader_ = std::move(*reader);
-  auto input_partitions = subscriptions_reader_->partition_count(options_.input_topic, millis(30'000));
+  // Brokers may be restarting while this instance starts: retriable errors are waited out.
+  auto partition_count = [&](const std::string& topic) {
+    return kafka::with_retries(patience, [&] { return subscriptions_reader_->partition_count(topic, millis(30'000)); });
+  };
+  auto input_partitions = partition_count(options_.input_topic);
   if (!input_partitions) return fail("input topic ", options_.input_topic, ": ", input_partitions.error().message);
-  auto sub_partitions = subscriptions_reader_->partition_count(options_.subscriptions_topic, millis(30'000));
+  auto sub_partitions = partition_count(options_.subscriptions_topic);
   if (!sub_partitions)
     return fail("subscriptions topic ", options_.subscriptions_topic, ": ", sub_partitions.error().message);
   if (*input_partitions != *sub_partitions)
@@ -114,7 +120,7 @@ result<void> instance::start() {
                 options_.input_topic, " has ", std::to_string(*input_partitions),
                 ": they must be co-partitioned (same count, keyed by tenant)");
   auto changelog_partitions =
-      subscriptions_reader_->partition_count(options_.changelog_topic(), millis(30'000));
+      partition_count(options_.changelog_topic());
   if (!changelog_partitions || *changelog_partitions != *input_partitions)
     return fail("the changelog topic ", options_.changelog_topic(), " must exist with ",
                 std::to_string(*input_partitions),
@@ -126,7 +132,10 @@ result<void> instance::start() {
   if (auto r = subscriptions_reader_->assign(all); !r) return r;
   std::map<int32_t, int64_t> high;
   for (int p = 0; p < partitions_; ++p) {
-    auto wm = subscriptions_reader_->query_watermarks({options_.subscriptions_topic, kafka::partition_id{p}}, millis(30'000));
+    auto wm = kafka::with_retries(patience, [&] {
+      return subscriptions_reader_->query_watermarks({options_.subscriptions_topic, kafka::partition_id{p}},
+                                                     millis(30'000));
+    });
     if (!wm) return std::unexpected(wm.error());
     high[p] = wm->high.value;
   }

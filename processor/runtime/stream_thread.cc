@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "processor/kafka/retry.h"
 #include "processor/runtime/metrics.h"
 
 namespace meterflow {
@@ -65,7 +66,10 @@ result<void> stream_thread::start() {
   // its metadata (up to a second with librdkafka 2.0), and a missing topic fails here, clearly.
   for (const std::string& topic : {options_.changelog_topic(), options_.charges_topic, options_.adjustments_topic,
                                    options_.alerts_topic, options_.dlq_topic})
-    if (auto n = kafka::fetch_partition_count(producer_->native(), topic, millis(30'000)); !n)
+    if (auto n = kafka::with_retries(millis(120'000), [&] {
+          return kafka::fetch_partition_count(producer_->native(), topic, millis(30'000));
+        });
+        !n)
       return fail("output topic ", topic, ": ", n.error().message);
 
   env_.options = &options_;
@@ -82,6 +86,10 @@ result<void> stream_thread::start() {
   co.settings.set("enable.partition.eof", "true");
   if (!co.settings.contains("fetch.wait.max.ms")) co.settings.set("fetch.wait.max.ms", "100");
   if (!co.settings.contains("session.timeout.ms")) co.settings.set("session.timeout.ms", "6000");
+  // A task's offset outside its partition (records deleted by retention before they were
+  // processed, or a topic re-created under the state) stops the instance instead of silently
+  // reading from elsewhere.
+  co.settings.set("auto.offset.reset", "error");
   co.hooks.on_assigned = [this](std::vector<kafka::topic_partition_offset>& ps) { return on_assigned(ps); };
   co.hooks.on_revoked = [this](const std::vector<kafka::topic_partition_offset>& ps, bool lost) {
     return on_revoked(ps, lost);
@@ -111,9 +119,10 @@ result<void> stream_thread::on_assigned(std::vector<kafka::topic_partition_offse
     }
     if (const auto& r = (*t)->restored(); !r.kind.empty())
       context_.meters->restored(p, r.kind, r.records, r.duration);
-    tp.offset = (*t)->next_offset();  // invalid for a fresh task: the group's offset, or earliest
+    // A fresh task reads its partition from the start; a task with state from its own offset.
+    tp.offset = (*t)->next_offset().is_logical() ? kafka::kafka_offset::beginning() : (*t)->next_offset();
     context_.log("task " + std::to_string(p) + " assigned to stream thread " + std::to_string(index_) +
-                 (tp.offset.is_logical() ? std::string(" (fresh)")
+                 ((*t)->next_offset().is_logical() ? std::string(" (fresh)")
                                          : " at offset " + std::to_string(tp.offset.value)));
     tasks_[p] = std::move(*t);
     subscriptions_applied_[p] = subscriptions.size();
@@ -286,6 +295,7 @@ result<void> stream_thread::finished(const commit_in_flight& c) {
 
 // Subscription records and catalog reloads the runtime received since the last look.
 void stream_thread::apply_shared_changes() {
+  publish_counters();  // also when no commit happens (all tasks idle after a rebalance)
   for (auto& [p, t] : tasks_) {
     size_t& applied = subscriptions_applied_[p];
     for (const auto& r : context_.subscriptions->since(p, applied)) {
