@@ -295,7 +295,9 @@ result<void> bench::end_to_end_run(int run) {
     std::ofstream out(config);
     out << "application.id=" << app << "\nbootstrap.servers=" << cluster_->bootstraps()
         << "\nstate.dir=" << (scratch_ / (name + "-state")).string()
-        << "\ncatalog=" << (kafka_workload_ / "catalog.json").string() << "\n";
+        << "\ncatalog=" << (kafka_workload_ / "catalog.json").string()
+        // One stream thread per core, as an operator would run it on this machine.
+        << "\nnum.stream.threads=" << std::max(1u, std::thread::hardware_concurrency()) << "\n";
     if (!out.flush()) return fail(config.string(), ": cannot write");
   }
   auto m = measure(name, {self_, "run", "--config", config.string(), "--until-caught-up"},
@@ -352,8 +354,10 @@ void bench::print_table() const {
   std::printf("offline: %s events, %s tenants, a dense day (%lld h), 1 %% duplicates, 0.5 %% late\n",
               format(static_cast<double>(w.events), 0).c_str(),
               format(static_cast<double>(w.tenants), 0).c_str(), static_cast<long long>(w.hours));
-  std::printf("kafka: %s events of the same kind in %d partitions, development cluster (1 broker)\n\n",
-              format(static_cast<double>(sizes_.kafka_events), 0).c_str(), sizes_.partitions);
+  std::printf("kafka: %s events of the same kind in %d partitions, development cluster (1 broker); "
+              "meterflow run with num.stream.threads=%u\n\n",
+              format(static_cast<double>(sizes_.kafka_events), 0).c_str(), sizes_.partitions,
+              std::max(1u, std::thread::hardware_concurrency()));
   std::printf("| figure | median | min | max |\n| --- | ---: | ---: | ---: |\n");
   for (const figure& f : figures) {
     const spread s = spread_of(samples_.at(f.key));
