@@ -93,15 +93,19 @@ result<std::unique_ptr<task>> task::open(const task_env& env, int32_t partition,
   return t;
 }
 
-result<void> task::open_store(bool wipe) {
-  store_.reset();
+result<std::unique_ptr<state::rocksdb_store>> open_task_store(const std::string& dir, bool wipe) {
   std::error_code ec;
-  if (wipe) std::filesystem::remove_all(dir_, ec);
-  std::filesystem::create_directories(dir_, ec);
-  if (ec) return fail(dir_, ": ", ec.message());
+  if (wipe) std::filesystem::remove_all(dir, ec);
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return fail(dir, ": ", ec.message());
   state::rocksdb_options ro;
-  ro.path = dir_;
-  auto s = state::rocksdb_store::open(ro);
+  ro.path = dir;
+  return state::rocksdb_store::open(ro);
+}
+
+result<void> task::open_store(bool wipe) {
+  store_.reset();  // closed before a wipe
+  auto s = open_task_store(dir_, wipe);
   if (!s) return std::unexpected(s.error());
   store_ = std::move(*s);
   return {};

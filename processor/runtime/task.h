@@ -51,6 +51,8 @@ struct task_env {
 
 // <state.dir>/<application.id>/task-<partition>: the task's store (active or standby).
 std::string task_directory(const run_options& o, int32_t partition);
+// Opens (creating, or first deleting with `wipe`) the store in a task directory.
+result<std::unique_ptr<state::rocksdb_store>> open_task_store(const std::string& dir, bool wipe);
 
 class task {
  public:

@@ -1,7 +1,6 @@
 #include "processor/runtime/task_directories.h"
 
 #include <chrono>
-#include <filesystem>
 #include <vector>
 
 #include "processor/runtime/changelog.h"
@@ -115,16 +114,7 @@ result<void> task_directories::reconcile() {
 // With the lock held: opens the task's directory and decides where in the changelog to resume.
 result<void> task_directories::start_standby(int32_t partition) {
   const std::string dir = task_directory(options_, partition);
-  auto open = [&](bool wipe) -> result<std::unique_ptr<state::rocksdb_store>> {
-    std::error_code ec;
-    if (wipe) std::filesystem::remove_all(dir, ec);
-    std::filesystem::create_directories(dir, ec);
-    if (ec) return fail(dir, ": ", ec.message());
-    state::rocksdb_options ro;
-    ro.path = dir;
-    return state::rocksdb_store::open(ro);
-  };
-  auto store = open(false);
+  auto store = open_task_store(dir, false);
   if (!store) return std::unexpected(store.error());
   changelog::partition_reader changelog(*reader_, options_.changelog_topic(), partition);
   auto extent = changelog.watermarks(millis(30'000));
@@ -154,7 +144,7 @@ result<void> task_directories::start_standby(int32_t partition) {
   if (from_start) {
     if (!empty) {
       store->reset();
-      store = open(true);
+      store = open_task_store(dir, true);
       if (!store) return std::unexpected(store.error());
     }
     s->next = extent->low;
