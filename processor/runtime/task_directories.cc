@@ -102,9 +102,13 @@ result<void> task_directories::run_standbys(const std::atomic<bool>& stop) {
   return {};
 }
 
-// With the lock held: a standby for every task no stream thread of this instance owns.
+// With the lock held: a standby for every task no stream thread of this instance owns, once
+// every stream thread has had its first assignment (or after half a minute: a thread may get
+// none when there are more threads than partitions).
 result<void> task_directories::reconcile() {
-  if (static_cast<int>(joined_.size()) < threads_) return {};
+  if (static_cast<int>(joined_.size()) < threads_ &&
+      std::chrono::steady_clock::now() - created_ < std::chrono::seconds(30))
+    return {};
   for (int32_t p = 0; p < partitions_; ++p)
     if (!owner_.contains(p) && !standbys_.contains(p))
       if (auto r = start_standby(p); !r) return r;

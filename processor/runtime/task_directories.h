@@ -12,12 +12,13 @@
 //
 // Placement: librdkafka's assignors cannot place standbys (Kafka Streams uses its own assignor),
 // so with num.standby.replicas ≥ 1 an instance keeps a standby of every task it does not own once
-// all its stream threads have joined the group. Every task then has a warm copy on every other
-// instance: at least the number of replicas asked for, and a moved task always lands on a warm
-// copy. docs/operations.md discusses the cost.
+// all its stream threads have joined the group (or 30 s after start). Every task then has a warm
+// copy on every other instance: at least the number of replicas asked for, and a moved task
+// always lands on a warm copy. docs/operations.md discusses the cost.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -69,6 +70,7 @@ class task_directories {
   std::condition_variable released_;
   std::map<int32_t, int> owner_;  // partition -> stream thread
   std::set<int> joined_;
+  const std::chrono::steady_clock::time_point created_ = std::chrono::steady_clock::now();
   std::map<int32_t, std::unique_ptr<standby>> standbys_;
   bool reassign_ = false;
   std::unique_ptr<kafka::consumer> reader_;  // used by run_standbys only
