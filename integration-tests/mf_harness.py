@@ -16,6 +16,7 @@ import json
 import os
 import queue
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -38,6 +39,10 @@ except (OSError, AttributeError):  # not Linux: no parent-death signal, close() 
 def _die_with_parent():
     if _prctl is not None:
         _prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.environ.get("MF_CORE_DUMPS"):
+        # A crashing instance leaves a core file in its directory (with MF_KEEP_TMP=1 to keep it;
+        # needs kernel.core_pattern=core).
+        resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
 
 
 def stamp():
@@ -251,7 +256,8 @@ class Instance:
         self.log.flush()
         self.expected_exit = False
         self.proc = self.h.popen([self.h.meterflow, "run", "--config", self.config],
-                                 stdout=subprocess.DEVNULL, stderr=self.log)
+                                 stdout=subprocess.DEVNULL, stderr=self.log,
+                                 cwd=os.path.dirname(self.config))
         self.starts += 1
 
     def alive(self):
