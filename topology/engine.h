@@ -58,6 +58,14 @@ struct engine_counters {
   int64_t accepted = 0;
   int64_t duplicates = 0;
   std::array<int64_t, dead_letter_reason_count> dead_letters{};
+
+  // Sums counts of several engines (the tasks of an instance).
+  engine_counters& operator+=(const engine_counters& o) {
+    accepted += o.accepted;
+    duplicates += o.duplicates;
+    for (size_t i = 0; i < dead_letters.size(); ++i) dead_letters[i] += o.dead_letters[i];
+    return *this;
+  }
 };
 
 class engine {

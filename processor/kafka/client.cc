@@ -96,21 +96,31 @@ std::vector<topic_partition_offset> from_partition_list(
   return out;
 }
 
-result<int> fetch_partition_count(rd_kafka_t* rk, const std::string& topic, millis timeout) {
+result<std::vector<int>> fetch_partition_counts(rd_kafka_t* rk, std::span<const std::string> topics,
+                                                millis timeout) {
   // All topics rather than one topic object: creating an rd_kafka_topic_t on a producer handle
   // may ask the broker to auto-create the topic, and this is a question, not a request.
   const rd_kafka_metadata_t* raw = nullptr;
   rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 1, nullptr, &raw, to_ms(timeout));
-  if (err) return kafka_error("metadata for topic " + topic, err);
+  if (err) return kafka_error("metadata for topic " + (topics.empty() ? std::string() : topics[0]), err);
   std::unique_ptr<const rd_kafka_metadata_t, metadata_deleter> md(raw);
-  for (int i = 0; i < md->topic_cnt; ++i) {
-    const auto& t = md->topics[i];
-    if (topic != t.topic) continue;
-    if (t.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) break;
-    if (t.err) return kafka_error("metadata for topic " + topic, t.err);
-    return t.partition_cnt;
+  std::vector<int> counts;
+  for (const std::string& topic : topics) {
+    const rd_kafka_metadata_topic_t* found = nullptr;
+    for (int i = 0; i < md->topic_cnt && !found; ++i)
+      if (topic == md->topics[i].topic) found = &md->topics[i];
+    if (!found || found->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+      return fail("topic ", topic, " does not exist");
+    if (found->err) return kafka_error("metadata for topic " + topic, found->err);
+    counts.push_back(found->partition_cnt);
   }
-  return fail("topic ", topic, " does not exist");
+  return counts;
+}
+
+result<int> fetch_partition_count(rd_kafka_t* rk, const std::string& topic, millis timeout) {
+  auto counts = fetch_partition_counts(rk, std::span<const std::string>(&topic, 1), timeout);
+  if (!counts) return std::unexpected(counts.error());
+  return counts->front();
 }
 
 // --- producer ---------------------------------------------------------------------------------

@@ -93,6 +93,9 @@ void warn_to_stderr(const std::string& message);
 // The partition count of `topic` from cluster metadata (any client handle). Errors: the topic
 // does not exist (permanent), metadata not available within `timeout` (retriable).
 result<int> fetch_partition_count(rd_kafka_t* rk, const std::string& topic, millis timeout);
+// The same for several topics from one metadata request, in the order given.
+result<std::vector<int>> fetch_partition_counts(rd_kafka_t* rk, std::span<const std::string> topics,
+                                                millis timeout);
 
 // --- producer ---------------------------------------------------------------------------------
 

@@ -205,12 +205,7 @@ result<void> instance::read_subscriptions(millis timeout) {
 // One line of counts over the tasks of all stream threads (since each task's state began).
 void instance::report_progress() {
   engine_counters sum;
-  for (const auto& t : threads_) {
-    const auto c = t->counters();
-    sum.accepted += c.accepted;
-    sum.duplicates += c.duplicates;
-    for (size_t i = 0; i < sum.dead_letters.size(); ++i) sum.dead_letters[i] += c.dead_letters[i];
-  }
+  for (const auto& t : threads_) sum += t->counters();
   metrics_->events(sum);
   metrics_->tasks(directories_->owned(), directories_->standbys());
   std::string dead;

@@ -16,12 +16,6 @@ timestamp wall_clock() {
   return timestamp{std::chrono::duration_cast<std::chrono::milliseconds>(now).count()};
 }
 
-void add(engine_counters& sum, const engine_counters& c) {
-  sum.accepted += c.accepted;
-  sum.duplicates += c.duplicates;
-  for (size_t i = 0; i < sum.dead_letters.size(); ++i) sum.dead_letters[i] += c.dead_letters[i];
-}
-
 }  // namespace
 
 stream_thread::stream_thread(const stream_context& context, int index)
@@ -39,7 +33,7 @@ engine_counters stream_thread::counters() const {
 
 void stream_thread::publish_counters() {
   engine_counters sum;
-  for (auto& [p, t] : tasks_) add(sum, t->counters());
+  for (auto& [p, t] : tasks_) sum += t->counters();
   std::lock_guard lock(counters_mutex_);
   counters_ = sum;
 }
@@ -64,13 +58,13 @@ result<void> stream_thread::start() {
     if (auto r = producer_->init_transactions(millis(60'000)); !r) return r;
   // Learn every output topic now: a topic the producer meets first at produce time waits for
   // its metadata (up to a second with librdkafka 2.0), and a missing topic fails here, clearly.
-  for (const std::string& topic : {options_.changelog_topic(), options_.charges_topic, options_.adjustments_topic,
-                                   options_.alerts_topic, options_.dlq_topic})
-    if (auto n = kafka::with_retries(millis(120'000), [&] {
-          return kafka::fetch_partition_count(producer_->native(), topic, millis(30'000));
-        });
-        !n)
-      return fail("output topic ", topic, ": ", n.error().message);
+  const std::string outputs[] = {options_.changelog_topic(), options_.charges_topic, options_.adjustments_topic,
+                                 options_.alerts_topic, options_.dlq_topic};
+  if (auto n = kafka::with_retries(millis(120'000), [&] {
+        return kafka::fetch_partition_counts(producer_->native(), outputs, millis(30'000));
+      });
+      !n)
+    return fail("output topics: ", n.error().message);
 
   env_.options = &options_;
   env_.producer = producer_.get();
