@@ -162,6 +162,9 @@ check "produce --partitions-from-topic on a missing topic fails" \
 expect_answer "an unknown broker is an error" "down 9" '^error: no broker 9'
 expect_answer "an unknown command is an error" "frobnicate" '^error: unknown command'
 expect_answer "an unknown error name is an error" "errors Produce 1 NO_SUCH_ERROR" '^error: unknown Kafka error name'
+expect_answer "a group coordinator can be pinned" "coordinator group some-app 2" '^ok$'
+expect_answer "a coordinator on an unknown broker is an error" "coordinator group some-app 9" '^error: no broker 9'
+expect_answer "an unknown coordinator type is an error" "coordinator topic some-app 1" '^error: coordinator type'
 
 rc=0; timeout 20 "$meterflow" dev-cluster --port "$port" </dev/null >/dev/null 2>"$tmp/busy.err" || rc=$?
 check "a second cluster on the same port fails naming it" \

@@ -27,6 +27,9 @@ or `error: <why>`:
   down N                          disconnect broker N and refuse connections to it
   up N                            accept connections to broker N again
   topic NAME:PARTITIONS           create a topic (leaders round-robin over the brokers)
+  coordinator group|transaction KEY N
+                                  broker N coordinates consumer group / transactional id KEY
+                                  (default: the broker KEY hashes to)
   errors API_KEY COUNT ERROR      the next COUNT requests of that type fail with ERROR,
                                   e.g. `errors Produce 3 NOT_LEADER_OR_FOLLOWER`
                                   (ERROR: librdkafka's names, e.g. _TRANSPORT drops the connection)
@@ -80,7 +83,8 @@ std::vector<std::string_view> split(std::string_view line) {
 }
 
 constexpr std::string_view usage =
-    "commands: down N, up N, topic NAME:PARTITIONS, errors API_KEY COUNT ERROR, clear, quit";
+    "commands: down N, up N, topic NAME:PARTITIONS, coordinator group|transaction KEY N, "
+    "errors API_KEY COUNT ERROR, clear, quit";
 
 // Runs one command line. Returns the answer, or "" for a line that is not a command.
 std::string execute(kafka::dev_cluster& cluster, std::string_view line, bool& quit) {
@@ -111,6 +115,12 @@ std::string execute(kafka::dev_cluster& cluster, std::string_view line, bool& qu
     auto spec = parse_topic_spec(words[1]);
     if (!spec) return answer(std::unexpected(spec.error()));
     return answer(cluster.create_topic(spec->name, spec->partitions));
+  }
+  if (cmd == "coordinator") {
+    if (auto r = arity(3); !r) return answer(r);
+    auto id = parse_int(words[3], "broker");
+    if (!id) return answer(std::unexpected(id.error()));
+    return answer(cluster.set_coordinator(words[1], std::string(words[2]), *id));
   }
   if (cmd == "errors") {
     if (auto r = arity(3); !r) return answer(r);

@@ -183,6 +183,15 @@ result<void> dev_cluster::broker_up(int32_t id) {
                rd_kafka_mock_broker_set_up(cluster_, id));
 }
 
+result<void> dev_cluster::set_coordinator(std::string_view type, const std::string& key,
+                                          int32_t id) {
+  if (type != "group" && type != "transaction")
+    return fail("coordinator type \"", std::string(type), "\" is neither group nor transaction");
+  if (auto r = check_broker(id); !r) return r;
+  return check("make broker " + std::to_string(id) + " the coordinator of " + key,
+               rd_kafka_mock_coordinator_set(cluster_, std::string(type).c_str(), key.c_str(), id));
+}
+
 result<void> dev_cluster::push_request_errors(int16_t api_key, size_t count,
                                               rd_kafka_resp_err_t err) {
   if (api_key < 0 || api_key > max_api_key)

@@ -68,6 +68,10 @@ class dev_cluster {
   result<void> broker_down(int32_t id);
   result<void> broker_up(int32_t id);
 
+  // Makes broker `id` the coordinator of consumer group (`type` "group") or transactional id
+  // (`type` "transaction") `key`, instead of the broker the key hashes to.
+  result<void> set_coordinator(std::string_view type, const std::string& key, int32_t id);
+
   // The next `count` requests of type `api_key` (any broker) fail with `err`;
   // RD_KAFKA_RESP_ERR__TRANSPORT makes the broker drop the connection instead.
   result<void> push_request_errors(int16_t api_key, size_t count, rd_kafka_resp_err_t err);
