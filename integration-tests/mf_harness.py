@@ -271,6 +271,18 @@ class Instance:
         self.kills += 1
         self._mark("SIGKILL")
 
+    def freeze(self):
+        """SIGSTOP: the process stops dead, like one starved of CPU; its group session expires."""
+        if self.alive():
+            self.proc.send_signal(signal.SIGSTOP)
+        self._mark("SIGSTOP")
+
+    def thaw(self):
+        """SIGCONT: it goes on from where it stopped, not yet knowing it lost its partitions."""
+        if self.alive():
+            self.proc.send_signal(signal.SIGCONT)
+        self._mark("SIGCONT")
+
     def stop(self, timeout=90):
         """SIGTERM; the exit code (None when it had to be killed after `timeout`)."""
         self.expected_exit = True

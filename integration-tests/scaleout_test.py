@@ -8,11 +8,12 @@ for the billing periods that have ended.
 
 scaleout  Three instances (one application.id, each its own state.dir) process a steady stream
           of events on 16 input partitions; a fourth joins and one leaves (SIGTERM) while events
-          flow. MF_SCALEOUT_THREADS=2 gives C and D two stream threads (a known defect: see
-          docs/operations.md). Then: totals over the output topics equal the offline result, every input record
+          flow. MF_SCALEOUT_THREADS=2 gives C and D two stream threads. Then: totals over the output topics equal the offline result, every input record
           is counted, a duplicate or a dead letter, no id has two contents, nothing was dropped by
           the cluster's retention, no instance exited on its own. Duplicate deliveries (same id,
           same bytes: allowed by the at-least-once outbox) are counted and printed.
+zombie    Two instances; B is frozen (SIGSTOP) past its session timeout while events flow, A
+          takes its tasks over, B is thawed and writes for a moment as a zombie. The same checks.
 chaos     For a bounded duration (default 75 s; MF_CHAOS_SECONDS or --chaos-seconds N for a long
           run) three instances (C with num.standby.replicas=1) are SIGKILLed and restarted at random (one kill every ~5 s),
           brokers are taken down and up, and retriable request errors are injected, while a
@@ -251,8 +252,7 @@ def scaleout(h, seed):
     h.note(f"[{h.elapsed():.0f}s] cluster up at {cluster.bootstrap}; {len(lines)} input records, "
            f"{len(expected)} sums in ended periods")
     mh.produce(h, cluster.bootstrap, "subscriptions", subs, key_field="tenant")
-    # MF_SCALEOUT_THREADS=2: C and D run two stream threads each. Under CPU load that variant
-    # loses events (docs/operations.md, "Known defect"), so CI runs one thread per instance.
+    # MF_SCALEOUT_THREADS=2: C and D run two stream threads each (zombie: B; chaos: B).
     threads = int(os.environ.get("MF_SCALEOUT_THREADS", "1"))
     instances = [mh.Instance(h, name, cluster.bootstrap, APP, catalog, scenario="scaleout",
                              num_stream_threads=threads if name in "CD" else 1)
@@ -317,6 +317,85 @@ def scaleout(h, seed):
             mh.diff(expected, mh.restrict(got["totals"], ended)))
     report_deliveries(h, "scaleout (at the end)", got, instances)
     check_no_crash(h, "scaleout", instances)
+    cluster.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# 1b. Zombie
+
+def zombie(h, seed):
+    """An instance frozen (SIGSTOP) past its session timeout loses its tasks without knowing;
+    thawed (SIGCONT) it goes on for a moment with commits in flight and records polled: a zombie
+    writer. Its writes must not count (docs/operations.md, "Fencing"). The freeze starts while
+    the group is stable: librdkafka 2.0.2's mock aborts on a JoinGroup re-sent after a freeze in
+    the middle of a rebalance, which is why chaos does not freeze instances."""
+    partitions = 16
+    cluster = mh.Cluster(h, topics(partitions, 24, 16), brokers=3, wait=False)
+    catalog, subs, events, lines = generate(h, "zombie", 30_000, 168, seed + 2)
+    expected, ended, summary = mh.offline(h, catalog, subs, events, "zombie")
+    cluster.wait_ready()
+    mh.produce(h, cluster.bootstrap, "subscriptions", subs, key_field="tenant")
+    threads = int(os.environ.get("MF_SCALEOUT_THREADS", "1"))
+    a, b = instances = [mh.Instance(h, name, cluster.bootstrap, APP, catalog, scenario="zombie",
+                                    num_stream_threads=threads if name == "B" else 1)
+                        for name in "AB"]
+    for i in instances:
+        i.start()
+    chunks = 24
+    size = (len(lines) + chunks - 1) // chunks
+    sent = {"chunks": 0, "records": 0, "error": None}
+
+    def producer():
+        try:
+            for k in range(chunks):
+                path = mh.write_lines(os.path.join(os.path.dirname(events), f"chunk-{k}.jsonl"),
+                                       lines[k * size:(k + 1) * size])
+                sent["records"] += mh.produce(h, cluster.bootstrap, "meter-events", path)
+                sent["chunks"] = k + 1
+                time.sleep(1.0)
+        except Exception as e:  # noqa: BLE001 - reported as a failure below
+            sent["error"] = str(e)
+
+    t = threading.Thread(target=producer, daemon=True)
+    t.start()
+    # Stable: both hold tasks, and no task moved for 6 s (B processes meanwhile).
+    deadline = time.time() + 90
+    last, since = None, time.time()
+    while time.time() < deadline and reap_all(h, instances):
+        now = (sorted(owned(a)), sorted(owned(b)))
+        if now != last:
+            last, since = now, time.time()
+        elif now[0] and now[1] and time.time() - since >= 6:
+            break
+        time.sleep(0.5)
+    frozen_tasks = sorted(owned(b))
+    b.freeze()
+    h.note(f"[{h.elapsed():.0f}s] B frozen holding tasks {frozen_tasks} (chunk {sent['chunks']}/{chunks})")
+    # Past session.timeout.ms (6 s) B is evicted; the rebalance then waits up to as long again.
+    deadline = time.time() + 40
+    while time.time() < deadline and len(owned(a)) < partitions and reap_all(h, [a]):
+        time.sleep(0.5)
+    taken = sorted(owned(a))
+    b.thaw()
+    h.note(f"[{h.elapsed():.0f}s] B thawed; A held {taken} meanwhile")
+    h.check("zombie: A took the frozen B's tasks over", set(frozen_tasks) <= set(taken),
+            f"B held {frozen_tasks}, A {taken}")
+    t.join(timeout=240)
+    h.check("zombie: the producer sent every record",
+            not t.is_alive() and sent["error"] is None and sent["records"] == len(lines), f"{sent}")
+    got, secs = check_totals(h, "zombie", cluster.bootstrap, expected, ended, 180,
+                             on_poll=lambda: reap_all(h, instances))
+    logs = b.text()
+    h.note(f"zombie: B logged {len(re.findall(r' lost$', logs, re.M))} lost tasks, "
+           f"{logs.count(': fenced: ')} fenced, {logs.count(' reopened on stream thread ')} reopened; "
+           f"A logged {a.text().count(': fenced: ')} fenced")
+    report_deliveries(h, "zombie (before the final shutdown)", got, instances)
+    final_accounting(h, "zombie", instances, a, partitions, lines, summary)
+    got = mh.kafka_totals(h, cluster.bootstrap)
+    h.check("zombie: totals still exact after the instances stopped",
+            mh.restrict(got["totals"], ended) == expected and got.get("conflicts") == [],
+            mh.diff(expected, mh.restrict(got["totals"], ended)))
+    check_no_crash(h, "zombie", instances)
     cluster.stop()
 
 
@@ -450,6 +529,8 @@ def chaos(h, seed, seconds):
     h.note(f"[{h.elapsed():.0f}s] totals exact {secs:.0f} s after the producer finished")
     report_deliveries(h, "chaos (before the final shutdown)", got, instances)
     logs = "".join(i.text() for i in instances)
+    h.note(f"chaos: {logs.count(': fenced: ')} tasks fenced (an evicted owner's writes detected), "
+           f"{logs.count(' reopened on stream thread ')} reopened")
     h.note(f"chaos: {len(re.findall(r': restored ', logs))} restores from the changelog, "
            f"{logs.count('wrote a snapshot')} snapshots, {len(re.findall(r'assigned.* at offset', logs))} "
            f"task resumptions from stored offsets, {len(re.findall(r' (revoked|lost)$', logs, re.M))} "
@@ -591,8 +672,8 @@ def main():
             names.append(args[i])
             i += 1
     if not names or "all" in names:
-        names = ["scaleout", "chaos", "standby"]
-    budget = {"scaleout": 420, "chaos": seconds + 600, "standby": 420}
+        names = ["scaleout", "zombie", "chaos", "standby"]
+    budget = {"scaleout": 420, "zombie": 420, "chaos": seconds + 600, "standby": 420}
     h = mh.Harness(METERFLOW, "meterflow-scaleout-test-", sum(budget[n] for n in names))
     skipped = False
     try:
@@ -601,12 +682,14 @@ def main():
             print(f"== {name}", flush=True)
             if name == "scaleout":
                 scaleout(h, seed)
+            elif name == "zombie":
+                zombie(h, seed)
             elif name == "chaos":
                 chaos(h, seed, seconds)
             elif name == "standby":
                 skipped = not standby(h, seed)
             else:
-                raise SystemExit(f"unknown test {name} (scaleout, chaos, standby, all)")
+                raise SystemExit(f"unknown test {name} (scaleout, zombie, chaos, standby, all)")
             print(f"== {name}: {time.time() - start:.0f} s", flush=True)
     except Exception as e:  # noqa: BLE001 - a harness error is a failure with its reason
         h.check("the test ran to its end", False, f"{type(e).__name__}: {e}")

@@ -1,5 +1,6 @@
 #include "processor/kafka/client.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -179,6 +180,14 @@ void producer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaqu
   if (tracker) --tracker->pending;
   if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     ++self->delivered_;
+    if (tracker) {
+      auto it = std::ranges::find(tracker->last_offsets, m->partition,
+                                  &std::pair<int32_t, int64_t>::first);
+      if (it == tracker->last_offsets.end())
+        tracker->last_offsets.emplace_back(m->partition, m->offset);
+      else
+        it->second = std::max(it->second, m->offset);
+    }
     return;
   }
   if (tracker && tracker->failed++ == 0)

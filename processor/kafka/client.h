@@ -22,6 +22,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/result.h"
@@ -142,7 +143,15 @@ struct delivery_tracker {
   int64_t pending = 0;
   int64_t failed = 0;
   std::string first_error;  // of the first failed record
+  // Per partition written: the highest offset acknowledged (few partitions per tracker).
+  std::vector<std::pair<int32_t, int64_t>> last_offsets;
   bool settled() const { return pending == 0; }
+  // The highest acknowledged offset in `partition`, or -1.
+  int64_t last_offset(int32_t partition) const {
+    for (const auto& [p, o] : last_offsets)
+      if (p == partition) return o;
+    return -1;
+  }
 };
 
 // An idempotent producer (enable.idempotence=true, acks=all, Java-compatible murmur2_random

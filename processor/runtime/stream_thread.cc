@@ -1,5 +1,6 @@
 #include "processor/runtime/stream_thread.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "processor/kafka/retry.h"
@@ -131,10 +132,15 @@ result<void> stream_thread::on_revoked(const std::vector<kafka::topic_partition_
   std::vector<task*> leaving;
   for (const auto& tp : partitions)
     if (auto t = tasks_.find(tp.partition.value); t != tasks_.end()) leaving.push_back(t->second.get());
-  // Commits in flight refer to tasks: let them finish first, whether or not the tasks stay.
-  if (!failed_)
+  if (lost || failed_) {
+    // Someone else owns them already: nothing more is written for them (their next owner
+    // republishes what their last acknowledged commit left in the outbox). The commits in
+    // flight go on for the other tasks.
+    for (task* t : leaving) forget(t);
+  } else {
+    // Commits in flight refer to the tasks: they finish first; then the tasks commit once more
+    // and their published-marks go out, so the next owner republishes nothing delivered.
     if (auto r = drain(); !r) return r;
-  if (!lost && !failed_) {
     if (auto r = commit(leaving); !r) return r;
     if (auto r = drain(); !r) return r;
     if (auto r = flush_marks(leaving); !r) return r;
@@ -151,8 +157,56 @@ result<void> stream_thread::on_revoked(const std::vector<kafka::topic_partition_
 
 std::vector<task*> stream_thread::all_tasks() {
   std::vector<task*> v;
-  for (auto& [p, t] : tasks_) v.push_back(t.get());
+  for (auto& [p, t] : tasks_)
+    if (!t->fenced()) v.push_back(t.get());
   return v;
+}
+
+// Drops a task from every commit in flight: none of its outputs or marks go out any more.
+void stream_thread::forget(task* t) {
+  for (auto& c : pipeline_) {
+    std::erase(c->tasks, t);
+    std::erase_if(c->offsets, [&](const auto& tp) { return tp.partition.value == t->partition(); });
+  }
+}
+
+// A fenced task that is still assigned here opens again: a new claim, its state restored from
+// the changelog (its own later commits may not count), and its input read again from there.
+result<void> stream_thread::reopen_fenced() {
+  std::vector<int32_t> fenced;
+  for (auto& [p, t] : tasks_)
+    if (t->fenced()) fenced.push_back(p);
+  if (fenced.empty()) return {};
+  auto assignment = consumer_->assignment();
+  if (!assignment) return std::unexpected(assignment.error());
+  auto [cat, version] = context_.catalogs->get();
+  for (int32_t p : fenced) {
+    forget(tasks_[p].get());
+    tasks_.erase(p);  // closes its store: the new task opens the same directory
+    if (std::ranges::none_of(*assignment, [&](const auto& tp) { return tp.partition.value == p; })) {
+      context_.directories->release(p);  // no longer ours: the group moved it
+      caught_up_since_.erase(p);
+      subscriptions_applied_.erase(p);
+      context_.log("task " + std::to_string(p) + " dropped after it was fenced (no longer assigned)");
+      continue;
+    }
+    auto subscriptions = context_.subscriptions->since(p, 0);
+    auto t = task::open(env_, p, cat, subscriptions);
+    if (!t) return std::unexpected(t.error());
+    if (const auto& r = (*t)->restored(); !r.kind.empty())
+      context_.meters->restored(p, r.kind, r.records, r.duration);
+    const kafka::kafka_offset at =
+        (*t)->next_offset().is_logical() ? kafka::kafka_offset::beginning() : (*t)->next_offset();
+    const kafka::topic_partition_offset seek[] = {{options_.input_topic, kafka::partition_id{p}, at}};
+    if (auto r = consumer_->seek(seek, millis(10'000)); !r) return r;
+    context_.log("task " + std::to_string(p) + " reopened on stream thread " + std::to_string(index_) +
+                 " at offset " + std::to_string(at.value));
+    tasks_[p] = std::move(*t);
+    subscriptions_applied_[p] = subscriptions.size();
+    caught_up_since_.erase(p);
+  }
+  catalog_version_ = std::max(catalog_version_, version);
+  return {};
 }
 
 // Waits for every queued record to be acknowledged. While brokers are away this waits as long
@@ -176,18 +230,24 @@ result<void> stream_thread::flush(const char* what) {
 // The published-marks of `tasks`, on the changelog and acknowledged (with everything else the
 // producer holds).
 result<void> stream_thread::flush_marks(const std::vector<task*>& tasks) {
+  kafka::delivery_tracker marks;
   if (options_.guarantee == processing_guarantee::at_least_once) {
     for (task* t : tasks)
-      if (auto r = t->produce_marks(); !r) return r;
-    return flush("changelog");
+      if (auto r = t->produce_marks(&marks); !r) return r;
+    if (auto r = flush("changelog"); !r) return r;
+  } else {
+    bool any = false;
+    for (task* t : tasks) any = any || t->has_unsent_marks();
+    if (!any) return {};
+    if (auto r = producer_->begin_transaction(); !r) return r;
+    for (task* t : tasks)
+      if (auto r = t->produce_marks(&marks); !r) return r;
+    if (auto r = producer_->commit_transaction(millis(60'000)); !r) return r;
+    if (auto r = flush("changelog"); !r) return r;  // serves the delivery reports
   }
-  bool any = false;
-  for (task* t : tasks) any = any || t->has_unsent_marks();
-  if (!any) return {};
-  if (auto r = producer_->begin_transaction(); !r) return r;
   for (task* t : tasks)
-    if (auto r = t->produce_marks(); !r) return r;
-  return producer_->commit_transaction(millis(60'000));
+    if (auto ok = t->changelog_acknowledged(marks); !ok) return std::unexpected(ok.error());
+  return {};
 }
 
 // Starts a commit of the dirty tasks among `tasks` (task.h): under at_least_once it joins the
@@ -197,7 +257,7 @@ result<void> stream_thread::commit(const std::vector<task*>& tasks) {
   auto c = std::make_unique<commit_in_flight>();
   c->started = clock::now();
   for (task* t : tasks) {
-    if (!t->dirty()) continue;
+    if (!t->dirty() || t->fenced()) continue;
     if (auto r = t->prepare_commit(); !r) return r;
     c->tasks.push_back(t);
     if (!t->next_offset().is_logical())
@@ -218,13 +278,16 @@ result<void> stream_thread::commit_transaction(commit_in_flight& c) {
   const millis timeout(60'000);
   if (auto r = producer_->begin_transaction(); !r) return r;
   for (task* t : c.tasks)
-    if (auto r = t->produce_changelog(); !r) return r;
+    if (auto r = t->produce_changelog(&c.changelog); !r) return r;
   for (task* t : c.tasks)
     if (auto r = t->produce_outputs(); !r) return r;
   if (auto r = producer_->send_offsets_to_transaction(c.offsets, *consumer_, timeout); !r) return r;
   if (auto r = producer_->commit_transaction(timeout); !r) return r;
-  for (task* t : c.tasks)
+  if (auto r = flush("changelog"); !r) return r;  // serves the delivery reports
+  for (task* t : c.tasks) {
+    if (auto ok = t->changelog_acknowledged(c.changelog); !ok) return std::unexpected(ok.error());
     if (auto r = t->mark_published(); !r) return r;
+  }
   return finished(c);
 }
 
@@ -243,6 +306,14 @@ result<void> stream_thread::advance(bool wait) {
                     " record(s) were not delivered: ", tracker->first_error);
     if (auto f = producer_->flush(millis(0)); !f && !f.error().retriable) return f;  // fatal errors
     if (!c.outputs_sent && c.changelog.settled()) {
+      // Outputs leave only for tasks whose changelog batch counts (not fenced: task.h).
+      std::vector<task*> fenced;
+      for (task* t : c.tasks) {
+        auto ok = t->changelog_acknowledged(c.changelog);
+        if (!ok) return std::unexpected(ok.error());
+        if (!*ok) fenced.push_back(t);
+      }
+      for (task* t : fenced) forget(t);
       for (task* t : c.tasks)
         if (auto r = t->produce_outputs(&c.outputs); !r) return r;
       c.outputs_sent = true;
@@ -361,6 +432,7 @@ result<void> stream_thread::process_until(const std::atomic<bool>& stop) {
       last_commit = now;
       since_commit = 0;
     }
+    if (auto r = reopen_fenced(); !r) return r;
     bool idle = pipeline_.empty() && caught_up_since_.size() == tasks_.size();
     if (idle)
       for (auto& [p, t] : tasks_) idle = idle && !t->dirty();

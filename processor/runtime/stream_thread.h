@@ -74,6 +74,9 @@ class stream_thread {
   result<void> flush(const char* what);
   result<void> flush_marks(const std::vector<task*>& tasks);
   void apply_shared_changes();
+  void forget(task* t);
+  result<void> reopen_fenced();
+  // The tasks that are not fenced.
   std::vector<task*> all_tasks();
   void publish_counters();
 

@@ -1,10 +1,12 @@
 #include "processor/runtime/task.h"
 
-#include <filesystem>
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
 
 #include "base/assert.h"
 #include "processor/runtime/changelog.h"
+#include "processor/kafka/retry.h"
 #include "topology/codec.h"
 
 namespace meterflow {
@@ -66,6 +68,7 @@ result<std::unique_ptr<task>> task::open(const task_env& env, int32_t partition,
   const run_options& o = *env.options;
   t->dir_ = task_directory(o, partition);
   if (auto r = t->open_store(false); !r) return std::unexpected(r.error());
+  if (auto r = t->claim(); !r) return std::unexpected(r.error());
   bool changelog_behind = false;
   if (auto r = t->restore(changelog_behind); !r) return std::unexpected(r.error());
 
@@ -78,11 +81,6 @@ result<std::unique_ptr<task>> task::open(const task_env& env, int32_t partition,
     t->next_offset_ = t->committed_offset_ = m->next_offset;
     t->outbox_seq_ = m->outbox_seq;
   }
-  // From now on the task commits on its own; the position of a standby no longer applies.
-  state::write_batch active;
-  active.del(changelog::position_key);
-  if (auto r = t->store_->write(active); !r) return std::unexpected(r.error());
-
   t->engine_ = std::make_unique<engine>(o.engine, std::move(cat));
   for (const auto& s : subscriptions) t->apply_subscription(s);
   if (auto r = t->engine_->restore(*t->store_); !r)
@@ -111,14 +109,32 @@ result<void> task::open_store(bool wipe) {
   return {};
 }
 
-// Brings the local store level with the changelog before the task processes anything:
-//  - a store built from the changelog (a standby or an earlier restore: it has a position)
-//    replays only the records after its position;
-//  - a store this instance committed itself is used as it is when the changelog ends with the
-//    same commit; when the local state is ahead (a crash before the changelog acknowledged, or a
-//    deleted changelog) `changelog_behind` is set and the task writes a snapshot; when the
-//    changelog is ahead (the task ran elsewhere since) the store is rebuilt from the changelog;
-//  - no local state: a full restore, or nothing for a fresh task.
+// Takes the task over: a claim record with a fresh writer id, acknowledged before anything is
+// read (changelog.h), so the restore below ends at a point no earlier owner can move.
+result<void> task::claim() {
+  writer_ = changelog::new_writer_id();
+  kafka::delivery_tracker tracker;
+  const std::string writer = changelog::encode_writer(writer_);
+  if (auto r = produce_and_wait(tracker, [&] { return produce_record(changelog::claim_key, writer, &tracker); }); !r)
+    return fail("task ", std::to_string(partition_), ": writing its claim to the changelog: ", r.error().message);
+  claim_offset_ = tracker.last_offset(partition_);
+  if (claim_offset_ < 0)
+    return fail("task ", std::to_string(partition_), ": the changelog claim got no offset");
+  changelog_records_ = 1;
+  expected_.clear();
+  return {};
+}
+
+// Brings the local store level with the changelog up to this task's claim before the task
+// processes anything:
+//  - a store with a position (a standby, an earlier restore, or this instance's own commits)
+//    replays the records from there. If the store holds commits of its own beyond the position
+//    (committed, not yet acknowledged when it stopped), the replay must meet the last of them;
+//    otherwise they never reached the changelog or were fenced, and the store is rebuilt;
+//  - a store whose position is beyond the claim, or that has state while the changelog holds
+//    nothing before the claim, is ahead of a changelog that lost records: `changelog_behind` is
+//    set and the task writes a snapshot;
+//  - otherwise (no local state, no position, or records gone to retention) a full restore.
 result<void> task::restore(bool& changelog_behind) {
   const run_options& o = *env_.options;
   const millis patience(120'000);
@@ -132,101 +148,159 @@ result<void> task::restore(bool& changelog_behind) {
   auto local_seq = changelog::read_commit_seq(*store_);
   if (!local_seq) return std::unexpected(local_seq.error());
 
-  int64_t from = extent->low;
-  bool full = true;
-  if (*position && **position >= extent->low && **position <= extent->high) {
-    from = **position;
-    full = false;
-  } else if (*position && **position > extent->high) {
-    changelog_behind = true;  // the changelog lost records this store has
-    return {};
-  } else if (!*position && *local_seq) {
-    if (extent->high <= extent->low) {
-      changelog_behind = true;
-      return {};
-    }
-    auto last = changelog.last_commit_seq(*extent, patience);
-    if (!last) return std::unexpected(last.error());
-    if (*last && **last == **local_seq) return {};
-    if (!*last || **last < **local_seq) {
-      changelog_behind = true;
-      return {};
-    }
-    env_.log("task " + std::to_string(partition_) + ": local state (commit " +
-             std::to_string(**local_seq) + ") is behind the changelog (commit " +
-             std::to_string(**last) + "); restoring from the changelog");
-  } else if (!*position && extent->high <= extent->low && extent->low == 0) {
-    return {};  // a fresh task
-  }
-  if (full && (*position || *local_seq))
-    if (auto r = open_store(true); !r) return r;
-
-  // A changelog that no longer starts at offset 0 is only usable from a snapshot on.
-  const bool need_snapshot = full && extent->low > 0;
   const auto started = std::chrono::steady_clock::now();
-  changelog::applier applier(*store_, need_snapshot);
-  auto r = changelog.read(from, extent->high, patience, [&](const kafka::message& m) -> result<void> {
-    if (!m.key()) return {};
-    std::optional<std::string_view> value;
-    if (m.value()) value = *m.value();
-    return applier.apply(m.offset().value, *m.key(), value);
-  });
-  if (!r) return r;
-  if (need_snapshot && !applier.saw_snapshot())
-    return fail("task ", std::to_string(partition_), ": the changelog ", o.changelog_topic(), "[",
-                std::to_string(partition_), "] starts at offset ", std::to_string(extent->low),
-                " and holds no snapshot: the records restoring needs are gone (retention). "
-                "Refusing to run on partial state; restore the state directory or re-process "
-                "the input from the start with a new application.id");
-  restored_.kind = full ? "full" : "from standby";
-  restored_.records = extent->high - from;
+  const bool has_state = position->has_value() || local_seq->has_value();
+  if ((*position && (*position)->offset > claim_offset_) ||
+      (!*position && *local_seq && extent->low == claim_offset_)) {
+    changelog_behind = true;
+    return changelog::write_position(*store_, {claim_offset_ + 1, writer_, local_seq->value_or(0)});
+  }
+  if (*position && (*position)->offset >= extent->low) {
+    const changelog::position at = **position;
+    std::optional<int64_t> watch;
+    if (local_seq->value_or(0) != at.commit_seq) watch = local_seq->value_or(0);
+    bool met = false;
+    if (auto r = replay(changelog, at.offset, at.writer, false, watch, met); !r) return r;
+    if (!watch || met) {
+      restored_.kind = "incremental";  // from a standby's or this instance's own position
+      restored_.records = claim_offset_ + 1 - at.offset;
+    } else {
+      env_.log("task " + std::to_string(partition_) + ": local commits up to " + std::to_string(**local_seq) +
+               " are not in the changelog (never acknowledged, or written after this instance was "
+               "evicted); rebuilding the state from the changelog");
+      position->reset();
+    }
+  }
+  if (!*position || (*position)->offset < extent->low || restored_.kind.empty()) {
+    if (has_state)
+      if (auto r = open_store(true); !r) return r;
+    bool unused = false;
+    if (auto r = replay(changelog, extent->low, 0, extent->low > 0, std::nullopt, unused); !r) return r;
+    restored_.kind = "full";
+    restored_.records = claim_offset_ + 1 - extent->low;
+    if (!has_state && claim_offset_ == extent->low) {
+      restored_ = {};  // a fresh task: nothing before its claim
+      return {};
+    }
+  }
   restored_.duration = std::chrono::duration_cast<millis>(std::chrono::steady_clock::now() - started);
   env_.log("task " + std::to_string(partition_) + ": restored " + std::to_string(restored_.records) +
-           " changelog records (" + restored_.kind + ", offsets " + std::to_string(from) + ".." +
-           std::to_string(extent->high) + ") in " + std::to_string(restored_.duration.count()) + " ms" +
-           (applier.holds_partial_batch() ? "; an incomplete last batch was ignored" : ""));
+           " changelog records (" + restored_.kind + ", up to its claim at offset " +
+           std::to_string(claim_offset_) + ") in " + std::to_string(restored_.duration.count()) + " ms");
   return {};
 }
 
+// Applies the changelog from `from` through this task's claim.
+result<void> task::replay(changelog::partition_reader& changelog, int64_t from,
+                          changelog::writer_id writer, bool need_snapshot,
+                          std::optional<int64_t> watch_seq, bool& watched_applied) {
+  const run_options& o = *env_.options;
+  changelog::applier applier(*store_, need_snapshot, writer);
+  if (watch_seq) applier.watch(writer, *watch_seq);
+  auto r = changelog.read(from, claim_offset_ + 1, millis(120'000),
+                          [&](const kafka::message& m) { return applier.apply(m); });
+  if (!r) return r;
+  if (need_snapshot && !applier.saw_snapshot())
+    return fail("task ", std::to_string(partition_), ": the changelog ", o.changelog_topic(), "[",
+                std::to_string(partition_), "] starts at offset ", std::to_string(from),
+                " and holds no snapshot: the records restoring needs are gone (retention). "
+                "Refusing to run on partial state; restore the state directory or re-process "
+                "the input from the start with a new application.id");
+  watched_applied = applier.watched_applied();
+  return {};
+}
+
+result<void> task::produce_and_wait(kafka::delivery_tracker& tracker,
+                                    const std::function<result<void>()>& produce) {
+  const millis patience(120'000);
+  const bool eos = env_.options->guarantee == processing_guarantee::exactly_once_v2;
+  if (eos)
+    if (auto r = env_.producer->begin_transaction(); !r) return r;
+  if (auto r = produce(); !r) return r;
+  if (eos) {
+    if (auto r = env_.producer->commit_transaction(patience); !r) return r;
+  }
+  auto r = kafka::with_retries(patience, [&] { return env_.producer->flush(millis(5'000)); });
+  if (!r) return r;
+  if (tracker.failed > 0) return fail(std::to_string(tracker.failed), " record(s) not delivered: ", tracker.first_error);
+  return {};
+}
+
+result<void> task::produce_record(std::string_view key, std::optional<std::string_view> value,
+                                  kafka::delivery_tracker* tracker) {
+  const std::string writer = changelog::encode_writer(writer_);
+  const kafka::header headers[] = {{changelog::writer_header, writer}};
+  // A delete goes out as a tombstone: a value view without data is a null value for
+  // librdkafka (an empty put keeps its non-null, zero-length data).
+  if (auto r = env_.producer->produce(env_.options->changelog_topic(), kafka::partition_id{partition_}, key,
+                                      value.value_or(std::string_view{}), headers, tracker);
+      !r)
+    return r;
+  ++changelog_records_;
+  return {};
+}
+
+result<bool> task::changelog_acknowledged(const kafka::delivery_tracker& tracker) {
+  auto it = std::ranges::find(expected_, &tracker, &expected_end::tracker);
+  if (it == expected_.end() || fenced_) return !fenced_;
+  // The last entry of this tracker holds its last record.
+  auto last = it;
+  for (auto j = it; j != expected_.end(); ++j)
+    if (j->tracker == &tracker) last = j;
+  const expected_end end = *last;
+  expected_.erase(expected_.begin(), last + 1);
+  const bool eos = env_.options->guarantee == processing_guarantee::exactly_once_v2;
+  const int64_t at = tracker.last_offset(partition_);
+  if (!eos && at != end.offset) {
+    fenced_ = true;
+    env_.log("task " + std::to_string(partition_) + ": fenced: its changelog record expected at offset " +
+             std::to_string(end.offset) + " landed at " + std::to_string(at) +
+             " (another owner wrote to the partition after this one's claim); it publishes nothing more");
+    return false;
+  }
+  if (at < 0) return true;
+  if (auto r = changelog::write_position(*store_, {at + 1, writer_, end.commit_seq}); !r)
+    return std::unexpected(r.error());
+  return true;
+}
+
 result<void> task::produce_ops(const state::write_batch& batch, kafka::delivery_tracker* tracker) {
-  const std::string topic = env_.options->changelog_topic();
+  if (batch.empty()) return {};
   for (const auto& op : batch.ops()) {
     if (op.kind == state::write_batch::op_kind::del_range)
       return fail("task ", std::to_string(partition_),
                   ": a range delete cannot go to a changelog (engine state must delete by key)");
-    // A delete goes out as a tombstone: a value view without data is a null value for
-    // librdkafka (an empty put keeps its non-null, zero-length data).
-    std::string_view value;
+    std::optional<std::string_view> value;
     if (op.kind == state::write_batch::op_kind::put) value = op.value;
-    if (auto r = env_.producer->produce(topic, kafka::partition_id{partition_}, op.key, value, {}, tracker); !r)
-      return r;
+    if (auto r = produce_record(op.key, value, tracker); !r) return r;
+    if (op.key == meta_key && value)
+      if (auto m = changelog::decode_meta(*value)) produced_seq_ = m->commit_seq;
   }
+  if (tracker) expected_.push_back({tracker, claim_offset_ + changelog_records_ - 1, produced_seq_});
   return {};
 }
 
 result<void> task::write_snapshot_to_changelog() {
-  const std::string topic = env_.options->changelog_topic();
-  auto produce = [&](std::string_view k, std::string_view v) {
-    return env_.producer->produce(topic, kafka::partition_id{partition_}, k, v, {});
-  };
-  if (auto r = produce(snapshot_key, std::to_string(commit_seq_)); !r) return r;
-  std::optional<std::string> meta;
-  std::optional<error> failure;
-  auto scan = store_->scan_prefix("", [&](std::string_view k, std::string_view v) {
-    if (k == meta_key) {
-      meta.emplace(v);
+  kafka::delivery_tracker tracker;
+  auto produce_all = [&]() -> result<void> {
+    state::write_batch image;
+    image.put(snapshot_key, std::to_string(commit_seq_));
+    std::optional<std::string> meta;
+    auto scan = store_->scan_prefix("", [&](std::string_view k, std::string_view v) {
+      if (k == meta_key)
+        meta.emplace(v);
+      else if (k != changelog::position_key)
+        image.put(k, v);
       return true;
-    }
-    if (auto r = produce(k, v); !r) {
-      failure = r.error();
-      return false;
-    }
-    return true;
-  });
-  if (!scan) return scan;
-  if (failure) return std::unexpected(*failure);
-  if (auto r = produce(meta_key, meta.value_or(meta_value())); !r) return r;
-  if (auto r = env_.producer->flush(millis(60'000)); !r) return r;
+    });
+    if (!scan) return scan;
+    image.put(meta_key, meta.value_or(meta_value()));
+    return produce_ops(image, &tracker);
+  };
+  if (auto r = produce_and_wait(tracker, produce_all); !r) return r;
+  auto ok = changelog_acknowledged(tracker);
+  if (!ok) return std::unexpected(ok.error());
+  if (!*ok) return fail("task ", std::to_string(partition_), ": fenced while writing its snapshot");
   env_.log("task " + std::to_string(partition_) + ": wrote a snapshot of its state to the changelog");
   return {};
 }
@@ -251,14 +325,8 @@ result<void> task::republish_outbox() {
   env_.log("task " + std::to_string(partition_) + ": republishing " +
            std::to_string(left.size()) + " records left in the outbox");
   outbox_.push_back(std::move(left));
-  if (env_.options->guarantee == processing_guarantee::exactly_once_v2)
-    if (auto r = env_.producer->begin_transaction(); !r) return r;
-  if (auto r = produce_outputs(); !r) return r;
-  if (env_.options->guarantee == processing_guarantee::exactly_once_v2) {
-    if (auto r = env_.producer->commit_transaction(millis(60'000)); !r) return r;
-  } else if (auto r = env_.producer->flush(millis(60'000)); !r) {
-    return r;
-  }
+  kafka::delivery_tracker tracker;
+  if (auto r = produce_and_wait(tracker, [&] { return produce_outputs(&tracker); }); !r) return r;
   return mark_published();
 }
 
@@ -318,6 +386,7 @@ result<void> task::produce_changelog(kafka::delivery_tracker* tracker) {
 }
 
 result<void> task::produce_marks(kafka::delivery_tracker* tracker) {
+  if (fenced_) return {};  // its writes no longer count
   if (auto r = produce_ops(unsent_, tracker); !r) return r;
   unsent_.clear();
   return {};

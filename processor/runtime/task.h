@@ -23,17 +23,29 @@
 // A crash anywhere either replays input (nothing of the batch was published) or republishes
 // identical outbox records (same ids, same bytes) when the task opens again.
 //
+// Fencing (changelog.h): a task opens by writing a claim record with a fresh writer id and
+// restoring up to it. Its changelog records then occupy consecutive offsets after the claim, as
+// long as nobody else writes to the partition; changelog_acknowledged() checks that for each
+// acknowledged commit before its outputs may leave. A gap means another owner claimed the task
+// (this one was evicted from the group without knowing) or an evicted one is still writing: the
+// task is fenced, publishes nothing more, and must be reopened (a new claim) if it is still ours.
+// Under exactly_once_v2 transaction markers take offsets, so the check is not made there; the
+// broker fences an evicted member's transaction instead (its offsets carry the group generation).
+//
 // Thread-safety: a task is used by one thread.
 #pragma once
 
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "base/result.h"
 #include "processor/kafka/client.h"
+#include "processor/runtime/changelog.h"
 #include "processor/runtime/run_options.h"
 #include "state/rocksdb_store.h"
 #include "topology/engine.h"
@@ -85,10 +97,15 @@ class task {
   [[nodiscard]] result<void> mark_published();
   [[nodiscard]] result<void> produce_marks(kafka::delivery_tracker* tracker = nullptr);
   bool has_unsent_marks() const { return !unsent_.empty(); }
+  // After `tracker` settled: false if the task's records it counted are not where they must be
+  // (fenced: outputs must not be produced, and the task must be reopened); otherwise the store's
+  // changelog position moves past them.
+  [[nodiscard]] result<bool> changelog_acknowledged(const kafka::delivery_tracker& tracker);
+  bool fenced() const { return fenced_; }
 
   // How the task's state was restored when it opened (kind empty: local state was current).
   struct restore_report {
-    std::string kind;  // "full" or "from standby"
+    std::string kind;  // "full", or "incremental" (from the store's position)
     int64_t records = 0;
     millis duration{0};
   };
@@ -99,9 +116,18 @@ class task {
  private:
   task(const task_env& env, int32_t partition) : env_(env), partition_(partition) {}
   result<void> open_store(bool wipe);
+  result<void> claim();
   result<void> restore(bool& changelog_behind);
+  result<void> replay(changelog::partition_reader& changelog, int64_t from,
+                      changelog::writer_id writer, bool need_snapshot,
+                      std::optional<int64_t> watch_seq, bool& watched_applied);
   result<void> write_snapshot_to_changelog();
   result<void> republish_outbox();
+  // Produces records and waits for their acknowledgement (in a transaction under exactly_once_v2).
+  result<void> produce_and_wait(kafka::delivery_tracker& tracker,
+                                const std::function<result<void>()>& produce);
+  result<void> produce_record(std::string_view key, std::optional<std::string_view> value,
+                              kafka::delivery_tracker* tracker);
   result<void> produce_ops(const state::write_batch& batch, kafka::delivery_tracker* tracker);
   std::string meta_value() const;
 
@@ -128,6 +154,20 @@ class task {
   int64_t commit_seq_ = 0;
   int64_t outbox_seq_ = 0;
   bool dirty_ = false;
+
+  // Fencing: this ownership's writer id, the offset of its claim, the records written since
+  // (the claim included), and per tracker the offset its last record must get.
+  changelog::writer_id writer_ = 0;
+  int64_t claim_offset_ = -1;
+  int64_t changelog_records_ = 0;
+  int64_t produced_seq_ = 0;  // commit sequence of the last metadata record produced
+  struct expected_end {
+    const kafka::delivery_tracker* tracker;
+    int64_t offset;      // of the last record counted by `tracker`
+    int64_t commit_seq;  // of the last metadata record up to there
+  };
+  std::deque<expected_end> expected_;
+  bool fenced_ = false;
 };
 
 }  // namespace meterflow

@@ -115,7 +115,9 @@ result<void> task_directories::reconcile() {
   return {};
 }
 
-// With the lock held: opens the task's directory and decides where in the changelog to resume.
+// With the lock held: opens the task's directory and decides where in the changelog to resume:
+// at the store's position when it has one that matches its metadata (changelog.h), else from
+// the start with an empty store.
 result<void> task_directories::start_standby(int32_t partition) {
   const std::string dir = task_directory(options_, partition);
   auto store = open_task_store(dir, false);
@@ -123,30 +125,22 @@ result<void> task_directories::start_standby(int32_t partition) {
   changelog::partition_reader changelog(*reader_, options_.changelog_topic(), partition);
   auto extent = changelog.watermarks(millis(30'000));
   if (!extent) return std::unexpected(extent.error());
-  reassign_ = true;  // the probes below move the reader
+  reassign_ = true;  // the probe above moved the reader
   auto position = changelog::read_position(**store);
   if (!position) return std::unexpected(position.error());
   auto local_seq = changelog::read_commit_seq(**store);
   if (!local_seq) return std::unexpected(local_seq.error());
 
   auto s = std::make_unique<standby>();
-  bool from_start = true;
-  if (*position && **position >= extent->low && **position <= extent->high) {
-    s->next = **position;
-    from_start = false;
-  } else if (!*position && *local_seq && extent->high > extent->low) {
-    // This instance ran the task until now: resume at the end if the changelog has it all.
-    auto last = changelog.last_commit_seq(*extent, millis(30'000));
-    if (!last) return std::unexpected(last.error());
-    if (*last && **last == **local_seq) {
-      if (auto r = changelog::write_position(**store, extent->high); !r) return r;
-      s->next = extent->high;
-      from_start = false;
-    }
-  }
-  const bool empty = !*position && !*local_seq;
-  if (from_start) {
-    if (!empty) {
+  changelog::writer_id writer = 0;
+  const bool resume = *position && (*position)->offset >= extent->low &&
+                      (*position)->offset <= extent->high &&
+                      (*position)->commit_seq == local_seq->value_or(0);
+  if (resume) {
+    s->next = (*position)->offset;
+    writer = (*position)->writer;
+  } else {
+    if (*position || *local_seq) {
       store->reset();
       store = open_task_store(dir, true);
       if (!store) return std::unexpected(store.error());
@@ -154,7 +148,7 @@ result<void> task_directories::start_standby(int32_t partition) {
     s->next = extent->low;
   }
   s->store = std::move(*store);
-  s->applier = std::make_unique<changelog::applier>(*s->store, from_start && extent->low > 0);
+  s->applier = std::make_unique<changelog::applier>(*s->store, !resume && extent->low > 0, writer);
   log_("standby of task " + std::to_string(partition) + " from changelog offset " +
        std::to_string(s->next) + " of " + std::to_string(extent->high));
   standbys_[partition] = std::move(s);
@@ -166,10 +160,7 @@ result<void> task_directories::apply(const kafka::message& m) {
   auto it = standbys_.find(m.partition().value);
   if (it == standbys_.end() || m.offset().value < it->second->next) return {};
   it->second->next = m.offset().value + 1;
-  if (!m.key()) return {};
-  std::optional<std::string_view> value;
-  if (m.value()) value = *m.value();
-  return it->second->applier->apply(m.offset().value, *m.key(), value);
+  return it->second->applier->apply(m);
 }
 
 }  // namespace meterflow
