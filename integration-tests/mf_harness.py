@@ -283,6 +283,21 @@ class Instance:
             self.proc.send_signal(signal.SIGCONT)
         self._mark("SIGCONT")
 
+    def starve(self, seconds, duty=0.1, period=0.5):
+        """Lets the process run only `duty` of each `period` for `seconds` (SIGSTOP/SIGCONT), like
+        one starved of CPU: everything it does, answering the group included, takes 1/duty as long."""
+        self._mark(f"starved to {duty:.0%} for {seconds} s")
+        end = time.time() + seconds
+        while time.time() < end and self.alive():
+            self.proc.send_signal(signal.SIGSTOP)
+            time.sleep(period * (1 - duty))
+            if self.alive():
+                self.proc.send_signal(signal.SIGCONT)
+            time.sleep(period * duty)
+        if self.alive():
+            self.proc.send_signal(signal.SIGCONT)
+        self._mark("fed again")
+
     def stop(self, timeout=90):
         """SIGTERM; the exit code (None when it had to be killed after `timeout`)."""
         self.expected_exit = True
@@ -335,9 +350,10 @@ class Instance:
         return len(re.findall(pattern, self.text(), re.M))
 
 
-def produce(h, bootstrap, topic, path, key_field="subject", timeout=150):
+def produce(h, bootstrap, topic, path, key_field="subject", timeout=150, partition=None):
+    extra = ["--partition", str(partition)] if partition is not None else []
     r = h.run("produce", "--bootstrap", bootstrap, "--topic", topic, "--key-field", key_field,
-              "--timeout", "120s", path, timeout=timeout)
+              "--timeout", "120s", *extra, path, timeout=timeout)
     if r.returncode != 0:
         raise RuntimeError(f"produce {path}: {r.stderr.strip()}")
     m = re.search(r"produced (\d+) records", r.stdout)

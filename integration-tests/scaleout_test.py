@@ -13,7 +13,10 @@ scaleout  Three instances (one application.id, each its own state.dir) process a
           the cluster's retention, no instance exited on its own. Duplicate deliveries (same id,
           same bytes: allowed by the at-least-once outbox) are counted and printed.
 zombie    Two instances; B is frozen (SIGSTOP) past its session timeout while events flow, A
-          takes its tasks over, B is thawed and writes for a moment as a zombie. The same checks.
+          takes its tasks over, B is thawed. Then B is starved (10 % of the CPU for 25 s) while C
+          joins: evicted in the middle of a rebalance, it writes for a moment as a zombie. Before
+          that, foreign claim records in four changelog partitions must fence their owners, who
+          take the tasks over again. The same checks.
 chaos     For a bounded duration (default 75 s; MF_CHAOS_SECONDS or --chaos-seconds N for a long
           run) three instances (C with num.standby.replicas=1) are SIGKILLed and restarted at random (one kill every ~5 s),
           brokers are taken down and up, and retriable request errors are injected, while a
@@ -53,6 +56,7 @@ import calendar
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -336,11 +340,11 @@ def zombie(h, seed):
     cluster.wait_ready()
     mh.produce(h, cluster.bootstrap, "subscriptions", subs, key_field="tenant")
     threads = int(os.environ.get("MF_SCALEOUT_THREADS", "1"))
-    a, b = instances = [mh.Instance(h, name, cluster.bootstrap, APP, catalog, scenario="zombie",
-                                    num_stream_threads=threads if name == "B" else 1)
-                        for name in "AB"]
-    for i in instances:
-        i.start()
+    a, b, c = instances = [mh.Instance(h, name, cluster.bootstrap, APP, catalog, scenario="zombie",
+                                       num_stream_threads=threads if name == "B" else 1)
+                           for name in "ABC"]
+    a.start()
+    b.start()
     chunks = 24
     size = (len(lines) + chunks - 1) // chunks
     sent = {"chunks": 0, "records": 0, "error": None}
@@ -368,6 +372,20 @@ def zombie(h, seed):
         elif now[0] and now[1] and time.time() - since >= 6:
             break
         time.sleep(0.5)
+    # An intruder: a claim record from a writer nobody knows, in four changelog partitions. From
+    # there on the owners' records do not count (only the latest claimant's do): each owner must
+    # notice the gap in its offsets, publish nothing more for the task, and take it over again.
+    intruder = mh.write_lines(h.path("intruder.jsonl"), ['{"claim": "W"}'])
+    for p in (0, 1, 2, 3):
+        mh.produce(h, cluster.bootstrap, f"{APP}-state-changelog", intruder, key_field="claim",
+                   partition=p)
+    h.note(f"[{h.elapsed():.0f}s] foreign claims written to changelog partitions 0-3")
+    deadline = time.time() + 30
+    while time.time() < deadline and sum(i.text().count(" reopened on stream thread ") for i in (a, b)) < 4:
+        time.sleep(0.5)
+    reopened = sorted({int(p) for i in (a, b) for p in re.findall(r"task (\d+) reopened", i.text())})
+    h.check("zombie: every owner fenced by a foreign claim took its task over again",
+            reopened == [0, 1, 2, 3], f"reopened {reopened}")
     frozen_tasks = sorted(owned(b))
     b.freeze()
     h.note(f"[{h.elapsed():.0f}s] B frozen holding tasks {frozen_tasks} (chunk {sent['chunks']}/{chunks})")
@@ -380,17 +398,31 @@ def zombie(h, seed):
     h.note(f"[{h.elapsed():.0f}s] B thawed; A held {taken} meanwhile")
     h.check("zombie: A took the frozen B's tasks over", set(frozen_tasks) <= set(taken),
             f"B held {frozen_tasks}, A {taken}")
+    # Starved rather than frozen, B's own threads keep its session alive, but a rebalance (C
+    # joins) asks more of it than it can do in time: evicted in the middle of revoking or opening
+    # tasks, it goes on writing for them.
+    starving = threading.Thread(target=b.starve, args=(25,), daemon=True)
+    starving.start()
+    time.sleep(2)
+    c.start()
+    h.note(f"[{h.elapsed():.0f}s] B starved to 10 % of the CPU for 25 s; C joins meanwhile")
+    starving.join(timeout=60)
     t.join(timeout=240)
     h.check("zombie: the producer sent every record",
             not t.is_alive() and sent["error"] is None and sent["records"] == len(lines), f"{sent}")
     got, secs = check_totals(h, "zombie", cluster.bootstrap, expected, ended, 180,
                              on_poll=lambda: reap_all(h, instances))
-    logs = b.text()
-    h.note(f"zombie: B logged {len(re.findall(r' lost$', logs, re.M))} lost tasks, "
-           f"{logs.count(': fenced: ')} fenced, {logs.count(' reopened on stream thread ')} reopened; "
-           f"A logged {a.text().count(': fenced: ')} fenced")
+    for i in instances:
+        logs = i.text()
+        h.note(f"zombie: {i.name} logged {len(re.findall(r' lost$', logs, re.M))} lost tasks, "
+               f"{logs.count(': fenced: ')} fenced, {logs.count(' reopened on stream thread ')} reopened")
     report_deliveries(h, "zombie (before the final shutdown)", got, instances)
     final_accounting(h, "zombie", instances, a, partitions, lines, summary)
+    # What counts is what the changelogs say: rebuilt from them alone, the counts are the same.
+    shutil.rmtree(a.state_dir)
+    a.start()
+    final_accounting(h, "zombie (A's state deleted, rebuilt from the changelogs)", [a], a, partitions,
+                     lines, summary)
     got = mh.kafka_totals(h, cluster.bootstrap)
     h.check("zombie: totals still exact after the instances stopped",
             mh.restrict(got["totals"], ended) == expected and got.get("conflicts") == [],
