@@ -641,9 +641,9 @@ def handover(h, replicas, seed):
                 assigned.setdefault(int(m.group(1)), when - killed_at)
         time.sleep(0.1)
     after = log_events(survivor, killed_at)
-    # `task P: restored N changelog records (full|from standby, offsets a..b) in M ms` (the
-    # format is still evolving: parsed leniently).
-    restores = [(int(p), int(ms), "standby" if "standby" in what else "full" if "full" in what else "?")
+    # `task P: restored N changelog records (full|incremental, up to its claim at offset C) in
+    # M ms` (incremental: from the position of a standby or of the instance's own commits).
+    restores = [(int(p), int(ms), "incremental" if "incremental" in what else "full" if "full" in what else "?")
                 for _, msg in after
                 for p, what, ms in re.findall(r"^task (\d+): restored (.*) in (\d+) ms", msg)]
     restore_lines = [msg for _, msg in after
