@@ -23,8 +23,18 @@ stream_thread::stream_thread(const stream_context& context, int index)
     : context_(context), options_(*context.options), index_(index) {}
 
 stream_thread::~stream_thread() {
-  batch_.clear();     // records must go before their consumer
+  batch_.clear();  // records must go before their consumer
+  abandon_consumer_if_never_assigned();
   consumer_.reset();  // its close() revokes the tasks, which must still exist
+}
+
+// librdkafka before 2.3.0 aborts when a cooperative-sticky consumer that never got partitions is
+// closed or destroyed (`rd_kafka_sticky_assignor_state_destroy: Assertion 'assignor_state'`,
+// confluentinc/librdkafka#4312). Such a consumer holds nothing to commit or revoke, and the
+// process is stopping: it is left to the exit instead (the group drops it after
+// session.timeout.ms).
+void stream_thread::abandon_consumer_if_never_assigned() {
+  if (consumer_ && !ever_assigned_) (void)consumer_.release();
 }
 
 engine_counters stream_thread::counters() const {
@@ -98,6 +108,7 @@ result<void> stream_thread::start() {
 
 result<void> stream_thread::on_assigned(std::vector<kafka::topic_partition_offset>& partitions) {
   caught_up_.store(false);  // before the runtime can see this thread own more partitions
+  if (!partitions.empty()) ever_assigned_ = true;
   if (!joined_) {
     joined_ = true;
     context_.directories->joined(index_);
@@ -384,6 +395,7 @@ result<void> stream_thread::run(const std::atomic<bool>& stop) {
     // commit wherever they go next.
     failed_ = true;
     batch_.clear();
+    abandon_consumer_if_never_assigned();
     consumer_.reset();
   }
   return r;
@@ -445,6 +457,8 @@ result<void> stream_thread::process_until(const std::atomic<bool>& stop) {
   if (auto r = flush_marks(tasks); !r) return r;
   publish_counters();
   batch_.clear();
+  abandon_consumer_if_never_assigned();
+  if (!consumer_) return {};
   return consumer_->close();  // revokes (nothing left to commit) and leaves the group
 }
 

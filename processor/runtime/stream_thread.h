@@ -75,6 +75,7 @@ class stream_thread {
   result<void> flush_marks(const std::vector<task*>& tasks);
   void apply_shared_changes();
   void forget(task* t);
+  void abandon_consumer_if_never_assigned();
   result<void> reopen_fenced();
   // The tasks that are not fenced.
   std::vector<task*> all_tasks();
@@ -94,6 +95,7 @@ class stream_thread {
   std::map<int32_t, std::chrono::steady_clock::time_point> caught_up_since_;
   uint64_t catalog_version_ = 0;
   bool joined_ = false;
+  bool ever_assigned_ = false;  // some partition was assigned to this thread at some point
   bool failed_ = false;  // after an error: leave without committing
   bool first_record_seen_ = false;
   std::atomic<bool> caught_up_{false};
