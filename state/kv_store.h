@@ -7,6 +7,7 @@
 // Thread-safety: a store is used by one task (one thread) at a time.
 #pragma once
 
+#include <concepts>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -30,6 +31,19 @@ class write_batch {
 
   void put(std::string_view key, std::string_view value);
   void del(std::string_view key);
+  // The same, taking strings the caller built for the batch (rvalues) without copying them. A
+  // commit can hold one put per changed key, so the copy and its allocation count. Templates
+  // only so that other arguments (literals, views, lvalues) keep choosing the overloads above.
+  template <class K, class V>
+    requires std::same_as<K, std::string> && std::same_as<V, std::string>
+  void put(K&& key, V&& value) {
+    ops_.push_back(op{op_kind::put, std::move(key), std::move(value)});
+  }
+  template <class K>
+    requires std::same_as<K, std::string>
+  void del(K&& key) {
+    ops_.push_back(op{op_kind::del, std::move(key), std::string()});
+  }
   // Removes every key in [begin, end). An empty or inverted range (begin >= end) removes nothing.
   void del_range(std::string_view begin, std::string_view end);
 

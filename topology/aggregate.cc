@@ -21,15 +21,16 @@ void aggregate::add(aggregation kind, decimal v, std::string_view text, timestam
     case aggregation::max: if (count == 0 || v > value) value = v; break;
     case aggregation::min: if (count == 0 || v < value) value = v; break;
     case aggregation::latest:
-      if (count == 0 || t > latest_time || (t == latest_time && tiebreak > latest_tiebreak)) {
+      if (count == 0 || t > latest_time() ||
+          (t == latest_time() && tiebreak > latest_tiebreak())) {
         value = v;
-        latest_time = t;
-        latest_tiebreak.assign(tiebreak);
+        latest_value().time = t;
+        latest_value().tiebreak.assign(tiebreak);
       }
       break;
     // insert looks the key up before allocating a node (emplace allocates first): repeats of
     // a member, the common case, allocate nothing.
-    case aggregation::unique_count: distinct.insert(std::string(text)); break;
+    case aggregation::unique_count: members().insert(std::string(text)); break;
   }
   ++count;
 }
@@ -42,14 +43,16 @@ void aggregate::merge(aggregation kind, const aggregate& o) {
     case aggregation::max: if (count == 0 || o.value > value) value = o.value; break;
     case aggregation::min: if (count == 0 || o.value < value) value = o.value; break;
     case aggregation::latest:
-      if (count == 0 || o.latest_time > latest_time ||
-          (o.latest_time == latest_time && o.latest_tiebreak > latest_tiebreak)) {
+      if (count == 0 || o.latest_time() > latest_time() ||
+          (o.latest_time() == latest_time() && o.latest_tiebreak() > latest_tiebreak())) {
         value = o.value;
-        latest_time = o.latest_time;
-        latest_tiebreak = o.latest_tiebreak;
+        latest_value().time = o.latest_time();
+        latest_value().tiebreak.assign(o.latest_tiebreak());
       }
       break;
-    case aggregation::unique_count: distinct.insert(o.distinct.begin(), o.distinct.end()); break;
+    case aggregation::unique_count:
+      if (o.distinct) members().insert(o.distinct->begin(), o.distinct->end());
+      break;
   }
   count += o.count;
 }
@@ -57,7 +60,7 @@ void aggregate::merge(aggregation kind, const aggregate& o) {
 decimal aggregate::quantity(aggregation kind) const {
   switch (kind) {
     case aggregation::count: return decimal::from_int(count);
-    case aggregation::unique_count: return decimal::from_int(static_cast<int64_t>(distinct.size()));
+    case aggregation::unique_count: return decimal::from_int(static_cast<int64_t>(member_count()));
     default: return count == 0 ? decimal{} : value;
   }
 }

@@ -23,12 +23,6 @@ int compare_names(const tenant* a, const tenant* b) {
 aggregation window_kind(const meter& m) { return m.window_agg.value_or(m.agg); }
 }  // namespace
 
-bool engine::window_key_less::operator()(const window_key& a, const window_key& b) const {
-  if (a.end != b.end) return a.end < b.end;
-  if (int c = compare_names(a.tenant, b.tenant)) return c < 0;
-  if (a.segment_start != b.segment_start) return a.segment_start < b.segment_start;
-  return a.start < b.start;
-}
 bool engine::segment_key_less::operator()(const segment_key& a, const segment_key& b) const {
   if (int c = compare_names(a.tenant, b.tenant)) return c < 0;
   return a.start < b.start;
@@ -204,14 +198,11 @@ void engine::process(std::string_view raw, timestamp wall_clock, std::vector<out
   if (too_late(raw, ev, seg.billing_period, out)) return;
   timestamp accept_until = seg.billing_period.end + options_.settlement;
 
-  auto [entry, inserted] = dedup_.try_emplace(ev.key, dedup_entry{ev.fingerprint, accept_until.ms});
-  if (!inserted && stream_time_ && entry->second.expires < stream_time_->ms) {
-    // Expired but not swept yet (expire()): the key is gone, as if erased at its expiry.
-    entry->second = dedup_entry{ev.fingerprint, accept_until.ms};
-    inserted = true;
-  }
-  if (!inserted) {
-    if (entry->second.fingerprint == ev.fingerprint) {
+  // A key whose expiry passed before stream time but that expire() has not swept yet is gone.
+  auto verdict = dedup_.insert(ev.key, ev.fingerprint, accept_until.ms,
+                               stream_time_ ? stream_time_->ms : INT64_MIN);
+  if (verdict != dedup_table::verdict::inserted) {
+    if (verdict == dedup_table::verdict::duplicate) {
       ++counters_.duplicates;
     } else {
       dead_letter(raw, ev.subject, R::idempotency_conflict,
@@ -237,16 +228,24 @@ void engine::process(std::string_view raw, timestamp wall_clock, std::vector<out
     apply_late(*state, ev, w_start, w_end, out);
     mark_dirty(*state);
   } else if (!ev.readings.empty()) {
-    open_window*& w = state->open_windows[w_start];
-    window_key wk{w_end, t, seg.start.ms, w_start};
-    if (!w) {
-      w = &windows_[wk];
-      w->owner = state;
+    // A tenant's events mostly go to its latest window: skip the map walk (cache misses).
+    open_window* latest = state->last_window;
+    if (!latest || latest->start != w_start) {
+      auto [slot, opened] = state->open_windows.try_emplace(w_start);
+      latest = &slot->second;
+      if (opened) {
+        latest->owner = state;
+        latest->start = w_start;
+        latest->end = w_end;
+        due_windows_[w_end].push_back(latest);
+      }
+      state->last_window = latest;
     }
-    mark_dirty(wk, *w);
+    open_window& w = *latest;
+    mark_dirty(w);
     for (const meter_reading& r : ev.readings) {
       const meter& m = state->cat->meters[r.meter];
-      window_meter& wm = w->meters[r.meter];
+      window_meter& wm = w.meters[r.meter];
       wm.groups[r.group].add(window_kind(m), r.value, r.text, ev.time, ev.id);
       ++wm.events;
     }
@@ -301,13 +300,19 @@ void engine::note_new_dedup(int64_t expires, hash128 key, hash128 fingerprint) {
 void engine::mark_dirty(segment_state& s) {
   if (s.dirty) return;
   s.dirty = true;
-  dirty_segments_.push_back(segment_key{s.owner, s.seg.start.ms});
+  s.dirty_slot = dirty_segments_.size();
+  dirty_segments_.push_back(&s);
 }
 
-void engine::mark_dirty(const window_key& k, open_window& w) {
+void engine::mark_dirty(open_window& w) {
   if (w.dirty) return;
   w.dirty = true;
-  dirty_windows_.push_back(k);
+  w.dirty_slot = dirty_windows_.size();
+  dirty_windows_.push_back(&w);
+}
+
+engine::window_key engine::key_of(const open_window& w) {
+  return window_key{w.end, w.owner->owner, w.owner->seg.start.ms, w.start};
 }
 
 // ---- rating --------------------------------------------------------------------------------
@@ -362,9 +367,9 @@ void merge_into(const meter& m, meter_progress& mp, int64_t window_start,
   if (!m.window_agg) {
     if (m.agg == aggregation::unique_count) {
       if (a.count == 0) return;  // as aggregate::merge
-      auto& members = mp.closed.distinct;
-      while (!a.distinct.empty()) {
-        auto r = members.insert(a.distinct.extract(a.distinct.begin()));
+      auto& members = mp.closed.members();
+      while (a.member_count() != 0) {
+        auto r = members.insert(a.distinct->extract(a.distinct->begin()));
         // New members reach the store in the next checkpoint's chunk (engine_state.cc).
         if (r.inserted) mp.unsaved_members.push_back(&*r.position);
       }
@@ -542,10 +547,8 @@ void engine::emit_alerts(segment_state& s, size_t charge_index, timestamp at,
 
 // ---- windows, segments, late events ---------------------------------------------------------
 
-void engine::close_window(std::map<window_key, open_window, window_key_less>::iterator it,
-                          std::vector<output_record>& out) {
-  const window_key& key = it->first;
-  open_window& w = it->second;
+void engine::close_window(open_window& w, std::vector<output_record>& out) {
+  const window_key key = key_of(w);
   segment_state& s = *w.owner;
   const catalog& cat = *s.cat;
 
@@ -610,8 +613,21 @@ void engine::close_window(std::map<window_key, open_window, window_key_less>::it
   mark_dirty(s);
   // Most windows open and close between two checkpoints: only a stored one leaves a key behind.
   if (w.stored) deleted_windows_.push_back(key);
-  s.open_windows.erase(key.start);
-  windows_.erase(it);
+  if (w.dirty) dirty_windows_[w.dirty_slot] = nullptr;
+  if (s.last_window == &w) s.last_window = nullptr;
+  s.open_windows.erase(key.start);  // destroys w
+}
+
+void engine::close_due_windows(std::vector<output_record>& out) {
+  std::vector<open_window*> due = std::move(due_windows_.begin()->second);
+  due_windows_.erase(due_windows_.begin());
+  // All have the same end: window_key order is tenant, segment start, start.
+  std::sort(due.begin(), due.end(), [](const open_window* a, const open_window* b) {
+    if (int c = compare_names(a->owner->owner, b->owner->owner)) return c < 0;
+    const timestamp sa = a->owner->seg.start, sb = b->owner->seg.start;
+    return sa != sb ? sa < sb : a->start < b->start;
+  });
+  for (open_window* w : due) close_window(*w, out);
 }
 
 namespace {
@@ -771,12 +787,12 @@ void engine::advance(std::vector<output_record>& out, bool drain) {
   }
   // Windows and segments in order of due time; windows first at equal times.
   for (;;) {
-    auto w = windows_.begin();
+    auto w = due_windows_.begin();
     auto d = due_segments_.begin();
-    bool window_due = w != windows_.end() && (drain || w->first.end + grace <= now);
+    bool window_due = w != due_windows_.end() && (drain || w->first + grace <= now);
     bool segment_due = d != due_segments_.end() && (drain || d->end + grace <= now);
-    if (window_due && (!segment_due || w->first.end <= d->end)) {
-      close_window(w, out);
+    if (window_due && (!segment_due || w->first <= d->end)) {
+      close_due_windows(out);
     } else if (segment_due) {
       auto s = segments_.find(d->key);
       due_segments_.erase(d);
@@ -806,12 +822,7 @@ void engine::expire() {
   // Sweep the expired keys once they are a quarter of the table: each sweep is one pass over
   // it, so the cost per expired key stays constant.
   if (dedup_expired_ > 0 && dedup_expired_ * 4 >= static_cast<int64_t>(dedup_.size())) {
-    for (auto it = dedup_.begin(); it != dedup_.end();) {
-      if (it->second.expires < now)
-        dedup_.erase(it++);
-      else
-        ++it;
-    }
+    dedup_.sweep(now);
     dedup_expired_ = 0;
   }
   while (!segment_expiry_.empty() && segment_expiry_.begin()->first < now) {
@@ -824,6 +835,7 @@ void engine::expire() {
         current_segment_.erase(c);
       for (int64_t chunk = 0; chunk < it->second->chunks; ++chunk)
         deleted_chunks_.push_back(delta_chunk_key(k.tenant->name, k.start, chunk));
+      if (it->second->dirty) dirty_segments_[it->second->dirty_slot] = nullptr;
       segments_.erase(it);
       deleted_segments_.push_back(k);
     }

@@ -27,6 +27,7 @@
 #include "state/kv_store.h"
 #include "topology/aggregate.h"
 #include "topology/catalog.h"
+#include "topology/dedup_table.h"
 #include "topology/event.h"
 #include "topology/hash.h"
 #include "topology/pricing.h"
@@ -122,13 +123,11 @@ class engine {
     const subscription_book::tenant* tenant;
     int64_t start;
   };
-  struct window_key_less { bool operator()(const window_key&, const window_key&) const; };
   struct segment_key_less { bool operator()(const segment_key&, const segment_key&) const; };
   struct due_segment { int64_t end; segment_key key; };
   struct due_segment_less { bool operator()(const due_segment&, const due_segment&) const; };
   struct start_key { int64_t start; const subscription_book::tenant* tenant; };
   struct start_key_less { bool operator()(const start_key&, const start_key&) const; };
-  struct dedup_entry { hash128 fingerprint; int64_t expires; };
 
   void dead_letter(std::string_view raw, std::string_view key, dead_letter_reason reason,
                    std::string error, std::vector<output_record>& out);
@@ -138,8 +137,10 @@ class engine {
                               const plan& p, const plan_version& v);
   void schedule_next_segment(const subscription_book::tenant& t, timestamp from);
   void advance(std::vector<output_record>& out, bool drain);
-  void close_window(std::map<window_key, open_window, window_key_less>::iterator it,
-                    std::vector<output_record>& out);
+  // Closes a window and destroys it (it is a node of its segment's open_windows).
+  void close_window(open_window& w, std::vector<output_record>& out);
+  // Closes every window of the earliest due bucket, in window_key order.
+  void close_due_windows(std::vector<output_record>& out);
   void finalise_segment(segment_state& s, std::vector<output_record>& out);
   // Counts an event whose window [w_start, w_end) has closed: adjustments instead of charges.
   void apply_late(segment_state& s, const decoded_event& ev, int64_t w_start, int64_t w_end,
@@ -151,7 +152,8 @@ class engine {
   std::optional<timestamp> close_horizon() const;
   bool too_late(std::string_view raw, const decoded_event& ev, const period& p,
                 std::vector<output_record>& out);
-  void mark_dirty(const window_key& k, open_window& w);
+  void mark_dirty(open_window& w);
+  static window_key key_of(const open_window& w);
   static std::string window_store_key(const window_key& k);
   static std::string segment_store_key(const std::string& tenant_name, int64_t start);
   static std::string delta_chunk_key(const std::string& tenant_name, int64_t segment_start,
@@ -180,13 +182,17 @@ class engine {
   // Dedup keys. A key whose expiry has passed is logically gone (process() treats it as absent)
   // and is swept from the table in bulk once such keys are a good share of it: no per-key expiry
   // lists to grow on the event path.
-  absl::flat_hash_map<hash128, dedup_entry, hash128_hash> dedup_;
+  dedup_table dedup_;
   std::map<int64_t, int64_t> dedup_live_;  // expiry -> keys accepted with it, while not expired
   int64_t* last_dedup_live_ = nullptr;     // &dedup_live_[last_dedup_expires_]
   int64_t last_dedup_expires_ = 0;
   int64_t dedup_expired_ = 0;  // keys in dedup_ whose expiry passed since the last sweep (about)
   std::map<segment_key, std::unique_ptr<segment_state>, segment_key_less> segments_;
-  std::map<window_key, open_window, window_key_less> windows_;
+  // Open windows (owned by their segment) by end. Windows are cut at aligned boundaries and
+  // segment ends, so there are few distinct ends and all windows of one end close together:
+  // a bucket is sorted into window_key order once, when it closes, instead of keeping every
+  // window in one ordered map.
+  std::map<int64_t, std::vector<open_window*>> due_windows_;
   std::set<due_segment, due_segment_less> due_segments_;
   std::set<start_key, start_key_less> segment_starts_;
   absl::flat_hash_map<const subscription_book::tenant*, int64_t> planned_start_;  // per tenant
@@ -203,10 +209,14 @@ class engine {
   // expired block is deleted by key (a changelog can carry key deletes, not range deletes).
   std::map<int64_t, std::vector<int64_t>> dedup_blocks_;
   std::vector<std::pair<int64_t, int64_t>> expired_dedup_blocks_;
-  std::vector<segment_key> dirty_segments_;   // each once: segment_state::dirty guards the push
+  // Each once: segment_state::dirty guards the push. A segment dropped since it was marked
+  // leaves a nullptr (segment_state::dirty_slot), as dirty_windows_ below.
+  std::vector<segment_state*> dirty_segments_;
   std::vector<segment_key> deleted_segments_;
   std::vector<std::string> deleted_chunks_;  // store keys of expired segments' delta chunks
-  std::vector<window_key> dirty_windows_;     // each once: open_window::dirty guards the push
+  // Each once: open_window::dirty guards the push. A window closed since it was marked leaves
+  // a nullptr (open_window::dirty_slot), so checkpoint() needs no look-up to skip it.
+  std::vector<open_window*> dirty_windows_;
   std::vector<window_key> deleted_windows_;  // store keys encoded at checkpoint
 
   // The segment each tenant's events fell in last: most events of a tenant hit the same one.

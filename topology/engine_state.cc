@@ -36,12 +36,12 @@ const std::string meta_key = "m";
 
 // `members`: false for a segment's closed aggregate, whose members are kept in chunks.
 void write_aggregate(byte_writer& w, const aggregate& a, bool members = true) {
-  w.i64(a.count).dec(a.value).i64(a.latest_time.ms).str(a.latest_tiebreak);
-  if (!members || a.distinct.empty()) {  // all but unique_count: skip the sort's vector
+  w.i64(a.count).dec(a.value).i64(a.latest_time().ms).str(a.latest_tiebreak());
+  if (!members || a.member_count() == 0) {  // all but unique_count: skip the sort's vector
     w.i64(0);
     return;
   }
-  std::vector<std::string_view> distinct(a.distinct.begin(), a.distinct.end());
+  std::vector<std::string_view> distinct(a.distinct->begin(), a.distinct->end());
   std::sort(distinct.begin(), distinct.end());  // the same state gives the same bytes
   w.i64(static_cast<int64_t>(distinct.size()));
   for (auto d : distinct) w.str(d);
@@ -49,13 +49,17 @@ void write_aggregate(byte_writer& w, const aggregate& a, bool members = true) {
 
 bool read_aggregate(byte_reader& r, aggregate& a) {
   int64_t n = 0;
-  if (!(r.i64(a.count) && r.dec(a.value) && r.i64(a.latest_time.ms) && r.str(a.latest_tiebreak) &&
+  timestamp latest_time;
+  std::string latest_tiebreak;
+  if (!(r.i64(a.count) && r.dec(a.value) && r.i64(latest_time.ms) && r.str(latest_tiebreak) &&
         r.i64(n)) || n < 0)
     return false;
+  if (latest_time.ms != INT64_MIN || !latest_tiebreak.empty())
+    a.latest = std::make_unique<aggregate::latest_key>(latest_time, std::move(latest_tiebreak));
   std::string s;
   for (int64_t i = 0; i < n; ++i) {
     if (!r.str(s)) return false;
-    a.distinct.insert(s);
+    a.members().insert(s);
   }
   return true;
 }
@@ -123,48 +127,47 @@ std::string engine::window_store_key(const window_key& key) {
 }
 
 void engine::checkpoint(state::write_batch& batch) {
-  std::string key, value;
   // New dedup keys, grouped by expiry (few distinct values: one per billing period end), in
   // order of expiry and, within one, of acceptance.
   for (auto& [expires, keys] : new_dedup_) {
     if (keys.empty() || !dedup_live_.contains(expires))  // expired since accepted: nothing to keep
       continue;
     dedup_blocks_[expires].push_back(dedup_block_);
-    key.assign(1, dedup_prefix);
+    std::string key(1, dedup_prefix);
     byte_writer(key).key_i64(expires).key_i64(dedup_block_++);
-    value.clear();
-    value.reserve(keys.size() * 2 * sizeof(hash128));
-    byte_writer w(value);
+    std::string block;
+    block.reserve(keys.size() * 2 * sizeof(hash128));
+    byte_writer w(block);
     for (const auto& [k, fingerprint] : keys)
       w.raw(&k, sizeof(hash128)).raw(&fingerprint, sizeof(hash128));
-    batch.put(key, value);
+    batch.put(std::move(key), std::move(block));
   }
   new_dedup_.clear();
   last_new_dedup_ = nullptr;
   for (const auto& [expires, block] : expired_dedup_blocks_) {
-    key.assign(1, dedup_prefix);
+    std::string key(1, dedup_prefix);
     byte_writer(key).key_i64(expires).key_i64(block);
-    batch.del(key);
+    batch.del(std::move(key));
   }
   expired_dedup_blocks_.clear();
 
   for (const segment_key& k : deleted_segments_)
     batch.del(segment_store_key(k.tenant->name, k.start));
   deleted_segments_.clear();
-  for (const std::string& k : deleted_chunks_) batch.del(k);
+  for (std::string& k : deleted_chunks_) batch.del(std::move(k));
   deleted_chunks_.clear();
-  for (const segment_key& k : dirty_segments_) {
-    auto it = segments_.find(k);
-    if (it == segments_.end()) continue;  // expired since it changed: deleted above
-    segment_state& s = *it->second;
+  for (segment_state* dirty : dirty_segments_) {
+    if (!dirty) continue;  // expired since it changed: deleted above
+    segment_state& s = *dirty;
+    const segment_key k{s.owner, s.seg.start.ms};
     s.dirty = false;
     batch.put(segment_store_key(k.tenant->name, k.start), encode_segment(s, *s.cat));
     int64_t changed = 0;
     for (const auto& [index, mp] : s.meters)
       changed += !mp.unsaved_members.empty() || !mp.unsaved_results.empty();
     if (changed == 0) continue;
-    value.clear();
-    byte_writer w(value);
+    std::string chunk;
+    byte_writer w(chunk);
     w.i64(changed);
     for (auto& [index, mp] : s.meters) {
       if (mp.unsaved_members.empty() && mp.unsaved_results.empty()) continue;
@@ -183,22 +186,21 @@ void engine::checkpoint(state::write_batch& batch) {
       mp.unsaved_members.clear();
       mp.unsaved_results.clear();
     }
-    batch.put(delta_chunk_key(k.tenant->name, k.start, s.chunks++), value);
+    batch.put(delta_chunk_key(k.tenant->name, k.start, s.chunks++), std::move(chunk));
   }
   dirty_segments_.clear();
 
   for (const window_key& k : deleted_windows_) batch.del(window_store_key(k));
   deleted_windows_.clear();
-  for (const window_key& k : dirty_windows_) {
-    auto it = windows_.find(k);
-    if (it == windows_.end()) continue;  // closed since it changed: deleted above
-    it->second.dirty = false;
-    it->second.stored = true;
-    batch.put(window_store_key(k), encode_window(it->second, *it->second.owner->cat));
+  for (open_window* w : dirty_windows_) {
+    if (!w) continue;  // closed since it changed: deleted above
+    w->dirty = false;
+    w->stored = true;
+    batch.put(window_store_key(key_of(*w)), encode_window(*w, *w->owner->cat));
   }
   dirty_windows_.clear();
 
-  value.clear();
+  std::string value;
   byte_writer w(value);
   w.u8(stream_time_ ? 1 : 0).i64(stream_time_ ? stream_time_->ms : 0).i64(dedup_block_);
   w.u8(closed_through_ ? 1 : 0).i64(closed_through_ ? closed_through_->ms : 0);
@@ -206,7 +208,7 @@ void engine::checkpoint(state::write_batch& batch) {
   for (int64_t n : counters_.dead_letters) w.i64(n);
   w.i64(static_cast<int64_t>(seq_.size()));
   for (const auto& [k, n] : seq_) w.str(k.first->name).i64(k.second).i64(n);
-  batch.put(meta_key, value);
+  batch.put(std::string(meta_key), std::move(value));
 }
 
 result<void> engine::restore(state::kv_store& store) {
@@ -261,7 +263,8 @@ result<void> engine::restore(state::kv_store& store) {
       hash128 hash, fingerprint;
       rv.raw(&hash, sizeof hash);
       rv.raw(&fingerprint, sizeof fingerprint);
-      dedup_.emplace(hash, dedup_entry{fingerprint, expires});
+      // As an insert at the start of time: the first of two equal keys stays, none expired.
+      (void)dedup_.insert(hash, fingerprint, expires, INT64_MIN);
       ++live;
     }
     return true;
@@ -308,7 +311,8 @@ result<void> engine::restore(state::kv_store& store) {
       if (!read_aggregate(r, mp.closed) || !r.i64(windows)) return corrupt("segment", name);
       // A record written before delta chunks holds members and window results inline: the
       // next checkpoint writes them as this meter's first chunk (and the record without them).
-      for (const std::string& member : mp.closed.distinct) mp.unsaved_members.push_back(&member);
+      if (mp.closed.distinct)
+        for (const std::string& member : *mp.closed.distinct) mp.unsaved_members.push_back(&member);
       for (const auto& [key, a] : mp.window_results) mp.unsaved_results.push_back(key);
       for (int64_t j = 0; j < windows; ++j) {
         int64_t ws = 0;
@@ -372,7 +376,7 @@ result<void> engine::restore(state::kv_store& store) {
       if (!r.i64(members) || members < 0) return corrupt("delta chunk", name);
       for (int64_t i = 0; i < members; ++i) {
         if (!r.str(text)) return corrupt("delta chunk", name);
-        mp->second.closed.distinct.insert(text);
+        mp->second.closed.members().insert(text);
       }
       if (!r.i64(results) || results < 0) return corrupt("delta chunk", name);
       for (int64_t i = 0; i < results; ++i) {
@@ -403,10 +407,12 @@ result<void> engine::restore(state::kv_store& store) {
     if (!key.tenant) return corrupt("window", "tenant " + name + " has no subscription records");
     auto owner = segments_.find(segment_key{key.tenant, key.segment_start});
     if (owner == segments_.end()) return corrupt("window", "its segment is missing");
-    open_window& w = windows_[key];
+    open_window& w = owner->second->open_windows[key.start];
     w.owner = owner->second.get();
-    w.owner->open_windows[key.start] = &w;
+    w.start = key.start;
+    w.end = key.end;
     w.stored = true;
+    due_windows_[key.end].push_back(&w);
     byte_reader r(v);
     int64_t meters = 0;
     if (!r.i64(meters)) return corrupt("window", name);

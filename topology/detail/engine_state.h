@@ -42,6 +42,21 @@ struct charge_progress {
   size_t alerts_fired = 0;
 };
 
+struct window_meter {
+  small_map<std::string, aggregate> groups;  // by encoded group ("" without group_by)
+  int64_t events = 0;
+};
+
+struct engine::open_window {
+  segment_state* owner = nullptr;
+  int64_t start = 0;  // [start, end): its key in the store is (end, tenant, segment start, start)
+  int64_t end = 0;
+  small_map<uint32_t, window_meter> meters;
+  bool dirty = false;     // changed since the last checkpoint
+  bool stored = false;    // written to the store: closing it must delete its key
+  size_t dirty_slot = 0;  // while dirty: its index in engine::dirty_windows_
+};
+
 struct engine::segment_state {
   const tenant* owner = nullptr;
   segment seg;            // seg.plan views plan_key
@@ -54,23 +69,14 @@ struct engine::segment_state {
   bool final = false;
   decimal recurring_total;  // recurring amounts emitted at finalisation
   decimal minimum_amount;   // the true-up emitted so far
-  // Open windows of this segment by start (nodes of engine::windows_, ordered by due time).
-  std::map<int64_t, engine::open_window*> open_windows;
-  bool dirty = false;  // changed since the last checkpoint
+  // Open windows of this segment by start. Map nodes stay put, so engine::due_windows_ and
+  // engine::dirty_windows_ point at them.
+  std::map<int64_t, engine::open_window> open_windows;
+  engine::open_window* last_window = nullptr;  // the one the last event went to, if still open
+  bool dirty = false;     // changed since the last checkpoint
+  size_t dirty_slot = 0;  // while dirty: its index in engine::dirty_segments_
   int64_t chunks = 0;  // delta chunks in the store (meter_progress), numbered 0..chunks-1
   std::string json_members;  // members shared by all its output lines, built on first use
-};
-
-struct window_meter {
-  small_map<std::string, aggregate> groups;  // by encoded group ("" without group_by)
-  int64_t events = 0;
-};
-
-struct engine::open_window {
-  segment_state* owner = nullptr;
-  small_map<uint32_t, window_meter> meters;
-  bool dirty = false;   // changed since the last checkpoint
-  bool stored = false;  // written to the store: closing it must delete its key
 };
 
 }  // namespace meterflow
