@@ -169,6 +169,29 @@ def check_no_crash(h, label, instances):
             "\n     ".join(f"{n} exit {c}: {t.splitlines()[-1] if t else ''}" for n, c, t in crashes))
 
 
+def chunked_producer(h, cluster, events, lines, chunks, pause):
+    """Produces `lines` to meter-events in `chunks` chunks, `pause` s apart, on a thread of its
+    own. Returns (thread, progress): chunks and records sent so far, and the error that stopped
+    it, if one did."""
+    size = (len(lines) + chunks - 1) // chunks
+    sent = {"chunks": 0, "records": 0, "error": None}
+
+    def run():
+        try:
+            for k in range(chunks):
+                path = mh.write_lines(os.path.join(os.path.dirname(events), f"chunk-{k}.jsonl"),
+                                       lines[k * size:(k + 1) * size])
+                sent["records"] += mh.produce(h, cluster.bootstrap, "meter-events", path)
+                sent["chunks"] = k + 1
+                time.sleep(pause)
+        except Exception as e:  # noqa: BLE001 - reported as a failure by the caller
+            sent["error"] = str(e)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t, sent
+
+
 def final_accounting(h, label, instances, keep, partitions, lines, summary):
     """Stops every instance but `keep` (SIGTERM, exit 0 expected); `keep` then owns all tasks and
     its progress line sums every task's counters."""
@@ -264,23 +287,8 @@ def scaleout(h, seed):
         i.start()
 
     chunks = 20
-    size = (len(lines) + chunks - 1) // chunks
-    sent = {"chunks": 0, "records": 0, "error": None}
-
-    def producer():
-        try:
-            for k in range(chunks):
-                path = mh.write_lines(os.path.join(os.path.dirname(events), f"chunk-{k}.jsonl"),
-                                       lines[k * size:(k + 1) * size])
-                sent["records"] += mh.produce(h, cluster.bootstrap, "meter-events", path)
-                sent["chunks"] = k + 1
-                time.sleep(1.5)
-        except Exception as e:  # noqa: BLE001 - reported as a failure below
-            sent["error"] = str(e)
-
     started = time.time()
-    t = threading.Thread(target=producer, daemon=True)
-    t.start()
+    t, sent = chunked_producer(h, cluster, events, lines, chunks, 1.5)
 
     time.sleep(6)
     reap_all(h, instances)
@@ -344,22 +352,7 @@ def zombie(h, seed):
     a.start()
     b.start()
     chunks = 24
-    size = (len(lines) + chunks - 1) // chunks
-    sent = {"chunks": 0, "records": 0, "error": None}
-
-    def producer():
-        try:
-            for k in range(chunks):
-                path = mh.write_lines(os.path.join(os.path.dirname(events), f"chunk-{k}.jsonl"),
-                                       lines[k * size:(k + 1) * size])
-                sent["records"] += mh.produce(h, cluster.bootstrap, "meter-events", path)
-                sent["chunks"] = k + 1
-                time.sleep(1.0)
-        except Exception as e:  # noqa: BLE001 - reported as a failure below
-            sent["error"] = str(e)
-
-    t = threading.Thread(target=producer, daemon=True)
-    t.start()
+    t, sent = chunked_producer(h, cluster, events, lines, chunks, 1.0)
     # Stable: both hold tasks, and no task moved for 6 s (B processes meanwhile).
     deadline = time.time() + 90
     last, since = None, time.time()
