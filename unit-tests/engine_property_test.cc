@@ -465,6 +465,27 @@ batch_view checkpoint_into(engine& e, state::kv_store& store) {
   return view;
 }
 
+// A restored engine fed `last_part` writes exactly what one uninterrupted engine fed all of
+// `parts` writes after the `head` records it wrote before the restore.
+std::vector<output_record> expect_restored_tail_matches(
+    std::shared_ptr<const catalog> cat, state::kv_store& store,
+    std::initializer_list<const std::vector<std::string>*> parts, size_t head) {
+  auto restored = make_engine(cat);
+  EXPECT_OK(restored->restore(store));
+  std::vector<output_record> tail;
+  for (const auto& ev : **(parts.end() - 1)) restored->process(ev, wall, tail);
+  restored->finish(tail);
+  auto whole_engine = make_engine(cat);
+  std::vector<output_record> whole;
+  for (const auto* part : parts)
+    for (const auto& ev : *part) whole_engine->process(ev, wall, whole);
+  whole_engine->finish(whole);
+  EXPECT_EQ(head + tail.size(), whole.size());
+  for (size_t i = 0; i < tail.size() && head + i < whole.size(); ++i)
+    EXPECT_EQ(tail[i].value, whole[head + i].value) << "record " << i;
+  return tail;
+}
+
 // unique_count sets and window results grow through a period: a checkpoint writes only what was
 // added since the previous one (a delta chunk), never the whole set again, and a restore puts
 // the chunks back together exactly.
@@ -505,20 +526,7 @@ TEST(EngineStateTest, CheckpointsWriteOnlyNewUniqueMembersAndWindowResults) {
   EXPECT_EQ(nothing_new.puts_with_prefix('c'), 0) << "no change, no chunk";
 
   // A restored engine counts u-alpha as known (4 users in all, not 5).
-  auto restored = make_engine(cat);
-  ASSERT_OK(restored->restore(*store));
-  std::vector<output_record> tail;
-  for (const auto& ev : after) restored->process(ev, wall, tail);
-  restored->finish(tail);
-
-  auto whole_engine = make_engine(cat);
-  std::vector<output_record> whole;
-  for (const auto* part : {&before, &between, &after})
-    for (const auto& ev : *part) whole_engine->process(ev, wall, whole);
-  whole_engine->finish(whole);
-  ASSERT_EQ(pieces.size() + tail.size(), whole.size());
-  for (size_t i = 0; i < tail.size(); ++i)
-    EXPECT_EQ(tail[i].value, whole[pieces.size() + i].value) << "record " << i;
+  auto tail = expect_restored_tail_matches(cat, *store, {&before, &between, &after}, pieces.size());
   bool saw_four = false;
   for (const auto& r : tail) {
     auto v = view(r);
@@ -553,19 +561,7 @@ TEST(EngineStateTest, ALateChangeToAStoredWindowResultIsRestored) {
   auto second = checkpoint_into(*e, *store);
   EXPECT_EQ(second.puts_with_prefix('c'), 1) << "the changed window result";
 
-  auto restored = make_engine(cat);
-  ASSERT_OK(restored->restore(*store));
-  std::vector<output_record> tail;
-  for (const auto& ev : third_part) restored->process(ev, wall, tail);
-  restored->finish(tail);
-  auto whole_engine = make_engine(cat);
-  std::vector<output_record> whole;
-  for (const auto* part : {&first_part, &second_part, &third_part})
-    for (const auto& ev : *part) whole_engine->process(ev, wall, whole);
-  whole_engine->finish(whole);
-  ASSERT_EQ(out.size() + tail.size(), whole.size());
-  for (size_t i = 0; i < tail.size(); ++i)
-    EXPECT_EQ(tail[i].value, whole[out.size() + i].value) << "record " << i;
+  expect_restored_tail_matches(cat, *store, {&first_part, &second_part, &third_part}, out.size());
 }
 
 // A dedup key past its expiry is gone at once, even while it still sits in the table waiting

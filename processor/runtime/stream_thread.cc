@@ -117,25 +117,34 @@ result<void> stream_thread::on_assigned(std::vector<kafka::topic_partition_offse
   for (auto& tp : partitions) {
     const int32_t p = tp.partition.value;
     if (auto r = context_.directories->claim(p, index_); !r) return r;
-    auto subscriptions = context_.subscriptions->since(p, 0);
-    auto t = task::open(env_, p, cat, subscriptions);
-    if (!t) {
+    auto at = open_task(p, cat);
+    if (!at) {
       context_.directories->release(p);
-      return std::unexpected(t.error());
+      return std::unexpected(at.error());
     }
-    if (const auto& r = (*t)->restored(); !r.kind.empty())
-      context_.meters->restored(p, r.kind, r.records, r.duration);
-    // A fresh task reads its partition from the start; a task with state from its own offset.
-    tp.offset = (*t)->next_offset().is_logical() ? kafka::kafka_offset::beginning() : (*t)->next_offset();
+    tp.offset = *at;
     context_.log("task " + std::to_string(p) + " assigned to stream thread " + std::to_string(index_) +
-                 ((*t)->next_offset().is_logical() ? std::string(" (fresh)")
-                                         : " at offset " + std::to_string(tp.offset.value)));
-    tasks_[p] = std::move(*t);
-    subscriptions_applied_[p] = subscriptions.size();
-    caught_up_since_.erase(p);
+                 (tasks_[p]->next_offset().is_logical() ? std::string(" (fresh)")
+                                                        : " at offset " + std::to_string(at->value)));
   }
   catalog_version_ = std::max(catalog_version_, version);
   return {};
+}
+
+// Opens (restores) the task of partition `p` and makes it this thread's. Returns where its input
+// is read from: a fresh task from the start, a task with state from its own offset.
+result<kafka::kafka_offset> stream_thread::open_task(int32_t p, std::shared_ptr<const catalog> cat) {
+  auto subscriptions = context_.subscriptions->since(p, 0);
+  auto t = task::open(env_, p, std::move(cat), subscriptions);
+  if (!t) return std::unexpected(t.error());
+  if (const auto& r = (*t)->restored(); !r.kind.empty())
+    context_.meters->restored(p, r.kind, r.records, r.duration);
+  const kafka::kafka_offset at =
+      (*t)->next_offset().is_logical() ? kafka::kafka_offset::beginning() : (*t)->next_offset();
+  tasks_[p] = std::move(*t);
+  subscriptions_applied_[p] = subscriptions.size();
+  caught_up_since_.erase(p);
+  return at;
 }
 
 result<void> stream_thread::on_revoked(const std::vector<kafka::topic_partition_offset>& partitions,
@@ -201,20 +210,12 @@ result<void> stream_thread::reopen_fenced() {
       context_.log("task " + std::to_string(p) + " dropped after it was fenced (no longer assigned)");
       continue;
     }
-    auto subscriptions = context_.subscriptions->since(p, 0);
-    auto t = task::open(env_, p, cat, subscriptions);
-    if (!t) return std::unexpected(t.error());
-    if (const auto& r = (*t)->restored(); !r.kind.empty())
-      context_.meters->restored(p, r.kind, r.records, r.duration);
-    const kafka::kafka_offset at =
-        (*t)->next_offset().is_logical() ? kafka::kafka_offset::beginning() : (*t)->next_offset();
-    const kafka::topic_partition_offset seek[] = {{options_.input_topic, kafka::partition_id{p}, at}};
+    auto at = open_task(p, cat);
+    if (!at) return std::unexpected(at.error());
+    const kafka::topic_partition_offset seek[] = {{options_.input_topic, kafka::partition_id{p}, *at}};
     if (auto r = consumer_->seek(seek, millis(10'000)); !r) return r;
     context_.log("task " + std::to_string(p) + " reopened on stream thread " + std::to_string(index_) +
-                 " at offset " + std::to_string(at.value));
-    tasks_[p] = std::move(*t);
-    subscriptions_applied_[p] = subscriptions.size();
-    caught_up_since_.erase(p);
+                 " at offset " + std::to_string(at->value));
   }
   catalog_version_ = std::max(catalog_version_, version);
   return {};

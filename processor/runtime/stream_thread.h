@@ -57,6 +57,7 @@ class stream_thread {
   result<void> start();
   result<void> process_until(const std::atomic<bool>& stop);
   result<void> on_assigned(std::vector<kafka::topic_partition_offset>& partitions);
+  result<kafka::kafka_offset> open_task(int32_t p, std::shared_ptr<const catalog> cat);
   result<void> on_revoked(const std::vector<kafka::topic_partition_offset>& partitions, bool lost);
   // A commit whose acknowledgements are awaited (task.h: the commit protocol).
   struct commit_in_flight {

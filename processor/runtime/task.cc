@@ -113,9 +113,9 @@ result<void> task::open_store(bool wipe) {
 // read (changelog.h), so the restore below ends at a point no earlier owner can move.
 result<void> task::claim() {
   writer_ = changelog::new_writer_id();
+  writer_header_ = changelog::encode_writer(writer_);
   kafka::delivery_tracker tracker;
-  const std::string writer = changelog::encode_writer(writer_);
-  if (auto r = produce_and_wait(tracker, [&] { return produce_record(changelog::claim_key, writer, &tracker); }); !r)
+  if (auto r = produce_and_wait(tracker, [&] { return produce_record(changelog::claim_key, writer_header_, &tracker); }); !r)
     return fail("task ", std::to_string(partition_), ": writing its claim to the changelog: ", r.error().message);
   claim_offset_ = tracker.last_offset(partition_);
   if (claim_offset_ < 0)
@@ -159,29 +159,25 @@ result<void> task::restore(bool& changelog_behind) {
     const changelog::position at = **position;
     std::optional<int64_t> watch;
     if (local_seq->value_or(0) != at.commit_seq) watch = local_seq->value_or(0);
-    bool met = false;
-    if (auto r = replay(changelog, at.offset, at.writer, false, watch, met); !r) return r;
-    if (!watch || met) {
+    auto met = replay(changelog, at.offset, at.writer, false, watch);
+    if (!met) return std::unexpected(met.error());
+    if (!watch || *met) {
       restored_.kind = "incremental";  // from a standby's or this instance's own position
       restored_.records = claim_offset_ + 1 - at.offset;
     } else {
-      env_.log("task " + std::to_string(partition_) + ": local commits up to " + std::to_string(**local_seq) +
+      env_.log("task " + std::to_string(partition_) + ": local commits up to " + std::to_string(*watch) +
                " are not in the changelog (never acknowledged, or written after this instance was "
                "evicted); rebuilding the state from the changelog");
-      position->reset();
     }
   }
-  if (!*position || (*position)->offset < extent->low || restored_.kind.empty()) {
+  if (restored_.kind.empty()) {  // nothing to resume from: the whole changelog
     if (has_state)
       if (auto r = open_store(true); !r) return r;
-    bool unused = false;
-    if (auto r = replay(changelog, extent->low, 0, extent->low > 0, std::nullopt, unused); !r) return r;
+    if (auto r = replay(changelog, extent->low, 0, extent->low > 0, std::nullopt); !r)
+      return std::unexpected(r.error());
+    if (!has_state && claim_offset_ == extent->low) return {};  // a fresh task: nothing before its claim
     restored_.kind = "full";
     restored_.records = claim_offset_ + 1 - extent->low;
-    if (!has_state && claim_offset_ == extent->low) {
-      restored_ = {};  // a fresh task: nothing before its claim
-      return {};
-    }
   }
   restored_.duration = std::chrono::duration_cast<millis>(std::chrono::steady_clock::now() - started);
   env_.log("task " + std::to_string(partition_) + ": restored " + std::to_string(restored_.records) +
@@ -190,24 +186,24 @@ result<void> task::restore(bool& changelog_behind) {
   return {};
 }
 
-// Applies the changelog from `from` through this task's claim.
-result<void> task::replay(changelog::partition_reader& changelog, int64_t from,
+// Applies the changelog from `from` through this task's claim. Returns whether the batch of
+// `writer` ending with commit `watch_seq` was among those applied (false without one).
+result<bool> task::replay(changelog::partition_reader& changelog, int64_t from,
                           changelog::writer_id writer, bool need_snapshot,
-                          std::optional<int64_t> watch_seq, bool& watched_applied) {
+                          std::optional<int64_t> watch_seq) {
   const run_options& o = *env_.options;
   changelog::applier applier(*store_, need_snapshot, writer);
   if (watch_seq) applier.watch(writer, *watch_seq);
   auto r = changelog.read(from, claim_offset_ + 1, millis(120'000),
                           [&](const kafka::message& m) { return applier.apply(m); });
-  if (!r) return r;
+  if (!r) return std::unexpected(r.error());
   if (need_snapshot && !applier.saw_snapshot())
     return fail("task ", std::to_string(partition_), ": the changelog ", o.changelog_topic(), "[",
                 std::to_string(partition_), "] starts at offset ", std::to_string(from),
                 " and holds no snapshot: the records restoring needs are gone (retention). "
                 "Refusing to run on partial state; restore the state directory or re-process "
                 "the input from the start with a new application.id");
-  watched_applied = applier.watched_applied();
-  return {};
+  return applier.watched_applied();
 }
 
 result<void> task::produce_and_wait(kafka::delivery_tracker& tracker,
@@ -228,8 +224,7 @@ result<void> task::produce_and_wait(kafka::delivery_tracker& tracker,
 
 result<void> task::produce_record(std::string_view key, std::optional<std::string_view> value,
                                   kafka::delivery_tracker* tracker) {
-  const std::string writer = changelog::encode_writer(writer_);
-  const kafka::header headers[] = {{changelog::writer_header, writer}};
+  const kafka::header headers[] = {{changelog::writer_header, writer_header_}};
   // A delete goes out as a tombstone: a value view without data is a null value for
   // librdkafka (an empty put keeps its non-null, zero-length data).
   if (auto r = env_.producer->produce(env_.options->changelog_topic(), kafka::partition_id{partition_}, key,
@@ -241,14 +236,11 @@ result<void> task::produce_record(std::string_view key, std::optional<std::strin
 }
 
 result<bool> task::changelog_acknowledged(const kafka::delivery_tracker& tracker) {
-  auto it = std::ranges::find(expected_, &tracker, &expected_end::tracker);
-  if (it == expected_.end() || fenced_) return !fenced_;
-  // The last entry of this tracker holds its last record.
-  auto last = it;
-  for (auto j = it; j != expected_.end(); ++j)
-    if (j->tracker == &tracker) last = j;
+  // The last entry of this tracker holds its last record; earlier entries are settled with it.
+  auto last = std::ranges::find(expected_.rbegin(), expected_.rend(), &tracker, &expected_end::tracker);
+  if (last == expected_.rend() || fenced_) return !fenced_;
   const expected_end end = *last;
-  expected_.erase(expected_.begin(), last + 1);
+  expected_.erase(expected_.begin(), last.base());
   const bool eos = env_.options->guarantee == processing_guarantee::exactly_once_v2;
   const int64_t at = tracker.last_offset(partition_);
   if (!eos && at != end.offset) {

@@ -118,9 +118,9 @@ class task {
   result<void> open_store(bool wipe);
   result<void> claim();
   result<void> restore(bool& changelog_behind);
-  result<void> replay(changelog::partition_reader& changelog, int64_t from,
+  result<bool> replay(changelog::partition_reader& changelog, int64_t from,
                       changelog::writer_id writer, bool need_snapshot,
-                      std::optional<int64_t> watch_seq, bool& watched_applied);
+                      std::optional<int64_t> watch_seq);
   result<void> write_snapshot_to_changelog();
   result<void> republish_outbox();
   // Produces records and waits for their acknowledgement (in a transaction under exactly_once_v2).
@@ -158,6 +158,7 @@ class task {
   // Fencing: this ownership's writer id, the offset of its claim, the records written since
   // (the claim included), and per tracker the offset its last record must get.
   changelog::writer_id writer_ = 0;
+  std::string writer_header_;  // writer_ encoded, the "w" header of every record
   int64_t claim_offset_ = -1;
   int64_t changelog_records_ = 0;
   int64_t produced_seq_ = 0;  // commit sequence of the last metadata record produced
