@@ -454,6 +454,14 @@ void consumer::on_rebalance(rd_kafka_t*, rd_kafka_resp_err_t err,
 
 void consumer::rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions) {
   rd_kafka_t* rk = rk_.get();
+  if (collecting_) {
+    // Records poll_batch() collected before this rebalance belong to the partitions' previous
+    // assignment: a partition assigned again restarts from the offset its hook chooses.
+    std::erase_if(*collecting_, [&](const message& m) {
+      return rd_kafka_topic_partition_list_find(partitions, std::string(m.topic()).c_str(),
+                                                m.partition().value) != nullptr;
+    });
+  }
   const char* protocol = rd_kafka_rebalance_protocol(rk);
   bool cooperative = protocol && std::strcmp(protocol, "COOPERATIVE") == 0;
 
@@ -524,21 +532,19 @@ result<std::optional<message>> consumer::poll(millis timeout) {
 
 result<void> consumer::poll_batch(millis timeout, size_t max, std::vector<message>& out) {
   out.clear();
-  if (!pending_error_.empty()) return fail(pending_error_);
-  if (!queue_) queue_.reset(rd_kafka_queue_get_consumer(rk_.get()));
-  batch_.resize(max);
-  const ssize_t n = rd_kafka_consume_batch_queue(queue_.get(), to_ms(timeout), batch_.data(), max);
-  if (n < 0) return kafka_error("consume", rd_kafka_last_error());
+  collecting_ = &out;  // rebalance() drops what is collected for the partitions it moves
   std::optional<error> failure;
-  for (ssize_t i = 0; i < n; ++i) {
-    message_ptr m(batch_[static_cast<size_t>(i)]);  // owned from here, delivered or not
-    if (failure) continue;
+  for (size_t i = 0; i < max && pending_error_.empty(); ++i) {
+    message_ptr m(rd_kafka_consumer_poll(rk_.get(), i == 0 ? to_ms(timeout) : 0));
+    if (!m) break;
     auto r = sort(std::move(m));
-    if (!r)
+    if (!r) {
       failure = r.error();
-    else if (*r)
-      out.push_back(std::move(**r));
+      break;
+    }
+    if (*r) out.push_back(std::move(**r));
   }
+  collecting_ = nullptr;
   if (!pending_error_.empty()) return fail(pending_error_);
   if (failure) return std::unexpected(*failure);
   return {};
@@ -651,7 +657,6 @@ group_metadata_ptr consumer::group_metadata() const {
 result<void> consumer::close() {
   if (closed_) return {};
   closed_ = true;
-  queue_.reset();
   return check("close consumer", rd_kafka_consumer_close(rk_.get()));
 }
 

@@ -310,8 +310,11 @@ class consumer {
   // polling). Errors: permanent or fatal consume errors (e.g. an offset reset with
   // auto.offset.reset=error), a failed rebalance hook, or a fatal client error.
   [[nodiscard]] result<std::optional<message>> poll(millis timeout);
-  // The same for up to `max` records at once (fewer calls and locks per record): waits up to
-  // `timeout` for the first; `out` is replaced by what arrived (possibly nothing).
+  // The same for up to `max` records at once: waits up to `timeout` for the first; `out` is
+  // replaced by what arrived (possibly nothing). A rebalance served meanwhile drops the records
+  // already collected for the partitions it moves, so no record returned predates its
+  // partition's (re)assignment. (Not librdkafka's batch API: before 2.1.0 it loses or returns
+  // stale records when a rebalance, seek or pause runs alongside it — its 2.0 "Known Issues".)
   [[nodiscard]] result<void> poll_batch(millis timeout, size_t max, std::vector<message>& out);
 
   // Replaces the assignment by these partitions, each starting at its offset (invalid():
@@ -366,8 +369,7 @@ class consumer {
 
   consumer_options options_;
   handle_ptr rk_;
-  queue_ptr queue_;                          // poll_batch(): the consumer queue
-  std::vector<rd_kafka_message_t*> batch_;  // poll_batch(): librdkafka's output array
+  std::vector<message>* collecting_ = nullptr;  // poll_batch()'s output while it polls
   std::string pending_error_;  // from a hook, an assign in a callback, or a fatal error
   bool closed_ = false;
 };

@@ -424,7 +424,7 @@ result<void> stream_thread::process_until(const std::atomic<bool>& stop) {
     for (const kafka::message& m : batch_) {
       const int32_t p = m.partition().value;
       if (m.is_partition_eof()) {
-        caught_up_since_.try_emplace(p, now);
+        if (tasks_.contains(p)) caught_up_since_.try_emplace(p, now);
       } else if (auto t = tasks_.find(p); t != tasks_.end()) {
         caught_up_since_.erase(p);
         t->second->process(m.value().value_or(std::string_view{}), m.offset().value, wall);
