@@ -19,8 +19,10 @@ import re
 import resource
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import urllib.request
 import tempfile
 import threading
 import time
@@ -348,6 +350,21 @@ class Instance:
 
     def count(self, pattern):
         return len(re.findall(pattern, self.text(), re.M))
+
+    def metrics(self):
+        """{series: value} from the instance's /metrics (it needs metrics_address=free_address())."""
+        url = f"http://{self.props['metrics.address']}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as r:
+            text = r.read().decode()
+        return {name: float(value) for name, value in
+                (line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))}
+
+
+def free_address():
+    """127.0.0.1:<a port free now> (another process could take it before it is bound)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{s.getsockname()[1]}"
 
 
 def produce(h, bootstrap, topic, path, key_field="subject", timeout=150, partition=None):

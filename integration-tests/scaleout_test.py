@@ -257,6 +257,24 @@ def check_totals(h, label, bootstrap, expected, ended, timeout, on_poll=None):
     return ok, got, secs
 
 
+def check_metrics(h, label, instances):
+    """Every instance's input was contiguous (the producers write no transactions), and the
+    restores its log reports are in its metrics too."""
+    scraped = {}
+    for i in instances:
+        try:
+            scraped[i.name] = i.metrics()
+        except OSError as e:
+            scraped[i.name] = {"error": str(e)}
+    skipped = {n: m.get("meterflow_input_offsets_skipped_total") for n, m in scraped.items()}
+    h.check(f"{label}: no input offset skipped (meterflow_input_offsets_skipped_total is 0)",
+            all(v == 0 for v in skipped.values()), str(skipped))
+    missing = [i.name for i in instances if i.count(r"changelog records \((?:full|incremental)") and
+               not any(k.startswith("meterflow_task_restore_records{") for k in scraped[i.name])]
+    h.check(f"{label}: restores are in the metrics (meterflow_task_restore_records)", not missing,
+            f"no restore series from {missing}")
+
+
 def report_deliveries(h, label, got, instances):
     republished = sum(int(n) for i in instances
                       for n in re.findall(r"republishing (\d+) records", i.text()))
@@ -280,7 +298,8 @@ def scaleout(h, seed):
     # MF_SCALEOUT_THREADS=2: C and D run two stream threads each (zombie: B; chaos: B).
     threads = int(os.environ.get("MF_SCALEOUT_THREADS", "1"))
     instances = [mh.Instance(h, name, cluster.bootstrap, APP, catalog, scenario="scaleout",
-                             num_stream_threads=threads if name in "CD" else 1)
+                             num_stream_threads=threads if name in "CD" else 1,
+                             metrics_address=mh.free_address())
                  for name in "ABCD"]
     a, b, c, d = instances
     for i in (a, b, c):
@@ -320,6 +339,7 @@ def scaleout(h, seed):
     h.note(f"[{h.elapsed():.0f}s] totals {'exact' if ok else 'NOT exact'} {time.time() - started:.0f} s after the first chunk; "
            f"tasks now: A {sorted(owned(a))}, C {sorted(owned(c))}, D {sorted(owned(d))}")
     report_deliveries(h, "scaleout (before the final shutdown)", got, instances)
+    check_metrics(h, "scaleout", running)
     final_accounting(h, "scaleout", running, a, partitions, lines, summary)
     got = mh.kafka_totals(h, cluster.bootstrap)
     h.check("scaleout: totals still exact after the instances left",

@@ -14,6 +14,7 @@ struct metrics::impl {
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   std::unique_ptr<prometheus::Exposer> exposer;
   prometheus::Counter* processed = nullptr;
+  prometheus::Counter* skipped = nullptr;
   prometheus::Histogram* commit = nullptr;
   prometheus::Family<prometheus::Gauge>* events = nullptr;
   prometheus::Family<prometheus::Gauge>* tasks = nullptr;
@@ -28,6 +29,11 @@ metrics::metrics() : impl_(std::make_unique<impl>()) {
                           .Help("Input records processed")
                           .Register(r)
                           .Add({});
+  impl_->skipped = &prometheus::BuildCounter()
+                        .Name("meterflow_input_offsets_skipped_total")
+                        .Help("Input offsets a task's records jumped over (transaction markers, or records never received)")
+                        .Register(r)
+                        .Add({});
   impl_->commit = &prometheus::BuildHistogram()
                        .Name("meterflow_commit_duration_seconds")
                        .Help("Commit cycles that wrote something: state, changelog, outputs")
@@ -64,6 +70,8 @@ result<std::unique_ptr<metrics>> metrics::create(const std::string& address) {
 }
 
 void metrics::processed(int64_t records) { impl_->processed->Increment(static_cast<double>(records)); }
+
+void metrics::skipped(int64_t offsets) { impl_->skipped->Increment(static_cast<double>(offsets)); }
 
 void metrics::committed(std::chrono::microseconds took) {
   impl_->commit->Observe(static_cast<double>(took.count()) / 1e6);

@@ -421,19 +421,21 @@ result<void> stream_thread::process_until(const std::atomic<bool>& stop) {
       since_advance = 0;
     }
     const timestamp wall = wall_clock();
+    int64_t skipped = 0;
     for (const kafka::message& m : batch_) {
       const int32_t p = m.partition().value;
       if (m.is_partition_eof()) {
         if (tasks_.contains(p)) caught_up_since_.try_emplace(p, now);
       } else if (auto t = tasks_.find(p); t != tasks_.end()) {
         caught_up_since_.erase(p);
-        t->second->process(m.value().value_or(std::string_view{}), m.offset().value, wall);
+        skipped += t->second->process(m.value().value_or(std::string_view{}), m.offset().value, wall);
         if (since_commit++ == 0 && !first_record_seen_) {
           context_.stats->first_record(std::chrono::system_clock::now());
           first_record_seen_ = true;
         }
       }
     }
+    if (skipped > 0) context_.meters->skipped(skipped);
     // The idle rule: a partition with nothing left to read for idle.close bills by the wall clock.
     for (auto& [p, since] : caught_up_since_)
       if (now - since >= options_.idle_close)

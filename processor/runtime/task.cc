@@ -330,14 +330,16 @@ void task::apply_subscription(const subscription_record& r) {
     env_.log("task " + std::to_string(partition_) + ": " + **applied);
 }
 
-void task::process(std::string_view value, int64_t offset, timestamp wall_clock) {
+int64_t task::process(std::string_view value, int64_t offset, timestamp wall_clock) {
   // A record from before this task's position (fetched before a rebalance handed the partition
   // back) has been counted already.
-  if (next_offset_ >= 0 && offset < next_offset_) return;
+  if (next_offset_ >= 0 && offset < next_offset_) return 0;
+  const int64_t skipped = next_offset_ >= 0 ? offset - next_offset_ : 0;
   engine_->process(value, wall_clock, fresh_);
   fresh_offsets_.resize(fresh_.size(), offset);
   next_offset_ = offset + 1;
   dirty_ = true;
+  return skipped;
 }
 
 void task::close_idle(timestamp wall_clock) {

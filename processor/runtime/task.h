@@ -82,8 +82,9 @@ class task {
   void apply_subscription(const subscription_record& r);
   // A reloaded catalog: for segments that start from now on.
   void set_catalog(std::shared_ptr<const catalog> cat) { engine_->set_catalog(std::move(cat)); }
-  // Processes one input record at `offset`.
-  void process(std::string_view value, int64_t offset, timestamp wall_clock);
+  // Processes one input record at `offset`. Returns how many offsets it jumped over after the
+  // previous record (transaction markers; anything else is a record never received).
+  int64_t process(std::string_view value, int64_t offset, timestamp wall_clock);
   // Closes by the wall clock what a quiet partition owes (SPEC §4 idle.close).
   void close_idle(timestamp wall_clock);
 
