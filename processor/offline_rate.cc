@@ -29,7 +29,12 @@ class output_file {
     return f;
   }
   void line(std::string_view s) {
-    buffer_.append(s);
+    begin_line().append(s);
+    end_line();
+  }
+  // A line written in place: append its text to begin_line()'s buffer, then call end_line().
+  std::string& begin_line() { return buffer_; }
+  void end_line() {
     buffer_ += '\n';
     if (buffer_.size() > (1 << 20)) flush();
   }
@@ -77,20 +82,59 @@ std::string base64(std::string_view in) {
   return out;
 }
 
-std::string dead_letter_line(const output_record& r, int64_t line_number) {
+std::string dead_letter_line(std::string_view raw, dead_letter_reason reason,
+                             std::string_view error, int64_t line_number) {
   std::string out;
   json_writer w(out);
   w.begin_object();
-  w.member("reason", to_string(r.reason));
-  w.member("error", r.error);
+  w.member("reason", to_string(reason));
+  w.member("error", error);
   w.member("line", line_number);
-  if (simdjson::validate_utf8(r.value.data(), r.value.size()))
-    w.member("payload", r.value);
+  if (simdjson::validate_utf8(raw.data(), raw.size()))
+    w.member("payload", raw);
   else
-    w.member("payload_base64", base64(r.value));
+    w.member("payload_base64", base64(raw));
   w.end_object();
   return out;
 }
+
+// The engine's records written straight into the output files' buffers, and counted: charges
+// and adjustments to `out`, alerts to `alerts`, dead letters to `dlq` (each file optional but
+// `out`; what has no file is counted and dropped).
+class file_sink final : public output_sink {
+ public:
+  file_sink(output_file& out, output_file* dlq, output_file* alerts, rate_summary& summary)
+      : out_(out), dlq_(dlq), alerts_(alerts), summary_(summary) {}
+
+  int64_t line_number = 0;  // of the input line being processed, for dead letters
+
+  std::string& begin(output_kind kind, std::string_view) override {
+    switch (kind) {
+      case output_kind::charge: ++summary_.charges; current_ = &out_; break;
+      case output_kind::adjustment: ++summary_.adjustments; current_ = &out_; break;
+      case output_kind::alert: ++summary_.alerts; current_ = alerts_; break;
+      case output_kind::dead_letter: current_ = nullptr; break;  // they come by dead_letter()
+    }
+    if (current_) return current_->begin_line();
+    discarded_.clear();
+    return discarded_;
+  }
+  void end() override {
+    if (current_) current_->end_line();
+  }
+  void dead_letter(std::string_view raw, std::string_view, dead_letter_reason reason,
+                   std::string error) override {
+    if (dlq_) dlq_->line(dead_letter_line(raw, reason, error, line_number));
+  }
+
+ private:
+  output_file& out_;
+  output_file* dlq_;
+  output_file* alerts_;
+  rate_summary& summary_;
+  output_file* current_ = nullptr;  // the file of the record begun
+  std::string discarded_;           // alerts without an alerts file
+};
 
 timestamp wall_clock_now() {
   auto now = std::chrono::system_clock::now().time_since_epoch();
@@ -187,23 +231,7 @@ result<rate_summary> run_rate(const rate_options& o) {
   }
 
   rate_summary summary;
-  std::vector<output_record> records;
-  auto drain = [&](int64_t line_number) {
-    for (const output_record& r : records) {
-      switch (r.kind) {
-        case output_kind::charge: ++summary.charges; (*out)->line(r.value); break;
-        case output_kind::adjustment: ++summary.adjustments; (*out)->line(r.value); break;
-        case output_kind::alert:
-          ++summary.alerts;
-          if (alerts) alerts->line(r.value);
-          break;
-        case output_kind::dead_letter:
-          if (dlq) dlq->line(dead_letter_line(r, line_number));
-          break;
-      }
-    }
-    records.clear();
-  };
+  file_sink sink(**out, dlq.get(), alerts.get(), summary);
   auto commit = [&]() -> result<void> {
     state::write_batch batch;
     e.checkpoint(batch);
@@ -219,15 +247,14 @@ result<rate_summary> run_rate(const rate_options& o) {
     if (!*line) break;
     ++summary.input_lines;
     if ((*line)->find_first_not_of(" \t\r") == std::string_view::npos) continue;  // blank
-    e.process(**line, wall, records);
-    drain(summary.input_lines);
+    sink.line_number = summary.input_lines;
+    e.process(**line, wall, sink);
     if (++since_commit >= o.commit_every) {
       if (auto c = commit(); !c) return std::unexpected(c.error());
       since_commit = 0;
     }
   }
-  e.finish(records);
-  drain(summary.input_lines);
+  e.finish(sink);
   if (auto c = commit(); !c) return std::unexpected(c.error());
   summary.elapsed_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                            std::chrono::steady_clock::now() - started)

@@ -55,7 +55,8 @@ result<std::optional<std::string>> engine::apply_subscription(const subscription
   auto applied = book_.apply(r);
   if (!applied) return applied;
   const tenant* t = book_.find(r.tenant);
-  current_segment_.erase(t);
+  if (current_segment_.size() <= t->index) current_segment_.resize(t->index + 1);
+  current_segment_[t->index] = nullptr;
 
   // A record inside a running segment cuts it: the segment ends where the record starts (its
   // recurring fee and minimum are prorated to the shorter stretch). A segment already final was
@@ -142,21 +143,35 @@ engine::segment_state& engine::open_segment(const tenant& t, const segment& s, c
   return ref;
 }
 
-// ---- the event path ------------------------------------------------------------------------
+// ---- output ----------------------------------------------------------------------------------
 
-void engine::dead_letter(std::string_view raw, std::string_view key, dead_letter_reason reason,
-                         std::string error, std::vector<output_record>& out) {
-  ++counters_.dead_letters[static_cast<size_t>(reason)];
-  output_record r;
+std::string& record_collector::begin(output_kind kind, std::string_view key) {
+  output_record& r = out_.emplace_back();
+  r.kind = kind;
+  r.key.assign(key);
+  r.value.reserve(640);  // a charge line: one allocation
+  return r.value;
+}
+
+void record_collector::dead_letter(std::string_view raw, std::string_view key,
+                                   dead_letter_reason reason, std::string error) {
+  output_record& r = out_.emplace_back();
   r.kind = output_kind::dead_letter;
   r.key.assign(key);
   r.value.assign(raw);
   r.reason = reason;
   r.error = std::move(error);
-  out.push_back(std::move(r));
 }
 
-void engine::process(std::string_view raw, timestamp wall_clock, std::vector<output_record>& out) {
+// ---- the event path ------------------------------------------------------------------------
+
+void engine::dead_letter(std::string_view raw, std::string_view key, dead_letter_reason reason,
+                         std::string error, output_sink& out) {
+  ++counters_.dead_letters[static_cast<size_t>(reason)];
+  out.dead_letter(raw, key, reason, std::move(error));
+}
+
+void engine::process(std::string_view raw, timestamp wall_clock, output_sink& out) {
   using R = dead_letter_reason;
   decoded_event& ev = scratch_;
   if (auto failure = decoder_.decode(raw, *catalog_, wall_clock, ev)) {
@@ -165,18 +180,17 @@ void engine::process(std::string_view raw, timestamp wall_clock, std::vector<out
     return;
   }
   dedup_.prefetch(ev.key);  // a cache miss in a large table: overlap it with what follows
-  const tenant* t = book_.find(ev.subject);
+  const auto [t, tenant_index] = book_.find_with_index(ev.subject);
   if (!t) {
     dead_letter(raw, ev.subject, R::no_subscription,
                 "tenant " + ev.subject + " has no subscription", out);
     return;
   }
   // Most events of a tenant fall in the segment its previous event fell in.
+  segment_state*& cached = current_segment_[tenant_index];  // sized by apply_subscription
   segment_state* state = nullptr;
-  if (auto cached = current_segment_.find(t); cached != current_segment_.end() &&
-                                              cached->second->seg.start <= ev.time &&
-                                              ev.time < cached->second->seg.end) {
-    state = cached->second;
+  if (cached && cached->seg.start <= ev.time && ev.time < cached->seg.end) {
+    state = cached;
   } else {
     auto seg = subscription_book::segment_at(*t, ev.time);
     if (!seg) {
@@ -192,11 +206,15 @@ void engine::process(std::string_view raw, timestamp wall_clock, std::vector<out
       dead_letter(raw, ev.subject, R::no_subscription, std::move(why), out);
       return;
     }
-    current_segment_[t] = state;
+    cached = state;
   }
+  // Among many tenants the event's window state is a chain of cache misses (segment, window,
+  // its meters): start loading the window while the dedup table is probed (another miss).
+  __builtin_prefetch(&state->last_window);
   const segment& seg = state->seg;
   if (too_late(raw, ev, seg.billing_period, out)) return;
   timestamp accept_until = seg.billing_period.end + options_.settlement;
+  if (const open_window* w = state->last_window) __builtin_prefetch(w);
 
   // A key whose expiry passed before stream time but that expire() has not swept yet is gone.
   auto verdict = dedup_.insert(ev.key, ev.fingerprint, accept_until.ms,
@@ -274,7 +292,7 @@ void engine::remap_readings(const catalog& segment_catalog, decoded_event& ev) c
 }
 
 bool engine::too_late(std::string_view raw, const decoded_event& ev, const period& p,
-                      std::vector<output_record>& out) {
+                      output_sink& out) {
   if (!stream_time_ || *stream_time_ <= p.end + options_.settlement) return false;
   dead_letter(raw, ev.subject, dead_letter_reason::too_late,
               "event at " + format_utc(ev.time) + " is past the settlement window of its period (" +
@@ -431,11 +449,11 @@ static const std::string& segment_members(engine::segment_state& s) {
   return s.json_members;
 }
 
-static std::string format_line(engine::segment_state& s, const line_fields& f, int64_t seq) {
+// Appends the line's JSON to `out` (a sink's buffer, which may hold earlier lines).
+static void format_line(std::string& out, engine::segment_state& s, const line_fields& f,
+                        int64_t seq) {
   const catalog& cat = *s.cat;
   const segment& seg = s.seg;
-  std::string out;
-  out.reserve(640);
   json_writer w(out);
   w.begin_object();
   w.member("record", f.adjustment ? "adjustment" : "charge");
@@ -495,19 +513,17 @@ static std::string format_line(engine::segment_state& s, const line_fields& f, i
     w.member("event_source", f.cause->source);
   }
   w.end_object();
-  return out;
 }
 
-static output_record make_output(output_kind kind, const std::string& key, std::string value) {
-  output_record r;
-  r.kind = kind;
-  r.key = key;
-  r.value = std::move(value);
-  return r;
+// Writes one charge or adjustment line straight into the sink's buffer.
+static void emit_line(output_sink& out, output_kind kind, engine::segment_state& s,
+                      const line_fields& f, int64_t seq) {
+  format_line(out.begin(kind, s.owner->name), s, f, seq);
+  out.end();
 }
 
 void engine::emit_alerts(segment_state& s, size_t charge_index, timestamp at,
-                         std::vector<output_record>& out) {
+                         output_sink& out) {
   const charge& c = s.version->charges[charge_index];
   charge_progress& cp = s.charges[charge_index];
   auto included = included_quantity(c);
@@ -519,8 +535,7 @@ void engine::emit_alerts(segment_state& s, size_t charge_index, timestamp at,
     // limit = included x pct / 100, shown at 12 fractional digits
     auto limit = exact::product(*included, pct).round(decimal::scale, rounding_mode::half_even);
     decimal limit_value = limit ? decimal::from_raw(limit->raw() / 100) : decimal{};
-    std::string json;
-    json_writer w(json);
+    json_writer w(out.begin(output_kind::alert, s.owner->name));
     w.begin_object();
     w.member("record", "alert");
     w.member("id", "al-" + to_hex(hasher()
@@ -540,14 +555,14 @@ void engine::emit_alerts(segment_state& s, size_t charge_index, timestamp at,
     w.member("period_start", s.seg.billing_period.start);
     w.member("segment_start", s.seg.start);
     w.end_object();
-    out.push_back(make_output(output_kind::alert, s.owner->name, std::move(json)));
+    out.end();
     ++cp.alerts_fired;
   }
 }
 
 // ---- windows, segments, late events ---------------------------------------------------------
 
-void engine::close_window(open_window& w, std::vector<output_record>& out) {
+void engine::close_window(open_window& w, output_sink& out) {
   const window_key key = key_of(w);
   segment_state& s = *w.owner;
   const catalog& cat = *s.cat;
@@ -605,9 +620,7 @@ void engine::close_window(open_window& w, std::vector<output_record>& out) {
                .field(static_cast<int64_t>(i))
                .field(key.start)
                .digest();
-    out.push_back(make_output(output_kind::charge, s.owner->name,
-                              format_line(s, f,
-                                          next_seq(s))));
+    emit_line(out, output_kind::charge, s, f, next_seq(s));
     emit_alerts(s, i, timestamp{key.end}, out);
   }
   mark_dirty(s);
@@ -618,7 +631,7 @@ void engine::close_window(open_window& w, std::vector<output_record>& out) {
   s.open_windows.erase(key.start);  // destroys w
 }
 
-void engine::close_due_windows(std::vector<output_record>& out) {
+void engine::close_due_windows(output_sink& out) {
   std::vector<open_window*> due = std::move(due_windows_.begin()->second);
   due_windows_.erase(due_windows_.begin());
   // All have the same end: window_key order is tenant, segment start, start.
@@ -658,7 +671,7 @@ decimal minimum_true_up(const engine::segment_state& s, const charge& minimum) {
 }
 }  // namespace
 
-void engine::finalise_segment(segment_state& s, std::vector<output_record>& out) {
+void engine::finalise_segment(segment_state& s, output_sink& out) {
   const auto& charges = s.version->charges;
   auto emit = [&](size_t i, std::string_view kind, decimal amount) {
     line_fields f;
@@ -674,9 +687,7 @@ void engine::finalise_segment(segment_state& s, std::vector<output_record>& out)
                .field(static_cast<int64_t>(i))
                .field(s.seg.start.ms)
                .digest();
-    out.push_back(make_output(output_kind::charge, s.owner->name,
-                              format_line(s, f,
-                                          next_seq(s))));
+    emit_line(out, output_kind::charge, s, f, next_seq(s));
   };
 
   for (size_t i = 0; i < charges.size(); ++i) {
@@ -697,7 +708,7 @@ void engine::finalise_segment(segment_state& s, std::vector<output_record>& out)
 }
 
 void engine::apply_late(segment_state& s, const decoded_event& ev, int64_t w_start,
-                        int64_t w_end, std::vector<output_record>& out) {
+                        int64_t w_end, output_sink& out) {
   const catalog& cat = *s.cat;
 
   // meter -> the event's own quantity for it (its value; 1 for count and unique_count)
@@ -730,9 +741,7 @@ void engine::apply_late(segment_state& s, const decoded_event& ev, int64_t w_sta
     f.next_period = s.final;
     f.cause = &ev;
     f.id = hasher().field("adjustment").field(ev.key).field(static_cast<int64_t>(i)).digest();
-    out.push_back(make_output(output_kind::adjustment, s.owner->name,
-                              format_line(s, f,
-                                          next_seq(s))));
+    emit_line(out, output_kind::adjustment, s, f, next_seq(s));
   };
 
   for (size_t i = 0; i < charges.size(); ++i) {
@@ -763,13 +772,13 @@ std::optional<timestamp> engine::close_horizon() const {
   return std::max(*stream_time_, *closed_through_);
 }
 
-void engine::close_idle(timestamp wall_clock, std::vector<output_record>& out) {
+void engine::close_idle(timestamp wall_clock, output_sink& out) {
   if (closed_through_ && wall_clock <= *closed_through_) return;
   closed_through_ = wall_clock;
   advance(out, /*drain=*/false);
 }
 
-void engine::advance(std::vector<output_record>& out, bool drain) {
+void engine::advance(output_sink& out, bool drain) {
   const auto horizon = close_horizon();
   if (!horizon) return;
   const int64_t now = horizon->ms;
@@ -830,9 +839,8 @@ void engine::expire() {
       auto it = segments_.find(k);
       if (it == segments_.end()) continue;
       seq_.erase({k.tenant, it->second->seg.billing_period.start.ms});
-      if (auto c = current_segment_.find(k.tenant);
-          c != current_segment_.end() && c->second == it->second.get())
-        current_segment_.erase(c);
+      if (segment_state*& c = current_segment_[k.tenant->index]; c == it->second.get())
+        c = nullptr;
       for (int64_t chunk = 0; chunk < it->second->chunks; ++chunk)
         deleted_chunks_.push_back(delta_chunk_key(k.tenant->name, k.start, chunk));
       if (it->second->dirty) dirty_segments_[it->second->dirty_slot] = nullptr;
@@ -843,6 +851,6 @@ void engine::expire() {
   }
 }
 
-void engine::finish(std::vector<output_record>& out) { advance(out, /*drain=*/true); }
+void engine::finish(output_sink& out) { advance(out, /*drain=*/true); }
 
 }  // namespace meterflow

@@ -55,6 +55,34 @@ struct output_record {
   std::string error;                                             // dead letters only
 };
 
+// Where the engine writes the records it emits, in emission order. Charges, adjustments and
+// alerts are serialised straight into the string begin() returns (for `meterflow rate`, the
+// output file's buffer), so a record costs no string of its own.
+class output_sink {
+ public:
+  virtual ~output_sink() = default;
+  // Starts a charge, adjustment or alert keyed by `key` (its tenant). The engine appends the
+  // record's JSON to the string returned, which may hold earlier output, then calls end().
+  virtual std::string& begin(output_kind kind, std::string_view key) = 0;
+  virtual void end() = 0;
+  // A dead letter: the original bytes `raw`, unaltered, keyed by `key` (the subject, or empty).
+  virtual void dead_letter(std::string_view raw, std::string_view key, dead_letter_reason reason,
+                           std::string error) = 0;
+};
+
+// A sink that collects output_record values (the Kafka task, tests).
+class record_collector final : public output_sink {
+ public:
+  explicit record_collector(std::vector<output_record>& out) : out_(out) {}
+  std::string& begin(output_kind kind, std::string_view key) override;
+  void end() override {}
+  void dead_letter(std::string_view raw, std::string_view key, dead_letter_reason reason,
+                   std::string error) override;
+
+ private:
+  std::vector<output_record>& out_;
+};
+
 struct engine_counters {
   int64_t accepted = 0;
   int64_t duplicates = 0;
@@ -81,20 +109,32 @@ class engine {
   // Adds a subscription record. Ok with a warning sentence when part of it is ignored.
   result<std::optional<std::string>> apply_subscription(const subscription_record& r);
 
-  // Processes one input record; appends what it causes to `out` (a dead letter, or charge lines
+  // Processes one input record; writes what it causes to `out` (a dead letter, or charge lines
   // and adjustments of windows and segments that became due). `wall_clock` is used only for the
   // max.future check.
-  void process(std::string_view raw, timestamp wall_clock, std::vector<output_record>& out);
+  void process(std::string_view raw, timestamp wall_clock, output_sink& out);
+  void process(std::string_view raw, timestamp wall_clock, std::vector<output_record>& out) {
+    record_collector sink(out);
+    process(raw, wall_clock, sink);
+  }
 
   // The idle rule (SPEC §4): a task whose partition has had nothing to read for idle.close closes
   // every window and finalises every segment with wall-clock time >= its end + grace, and opens
   // the segments that began by then. Later events for what it closed are late (adjustments).
   // Stream time does not move: too_late still follows event time only.
-  void close_idle(timestamp wall_clock, std::vector<output_record>& out);
+  void close_idle(timestamp wall_clock, output_sink& out);
+  void close_idle(timestamp wall_clock, std::vector<output_record>& out) {
+    record_collector sink(out);
+    close_idle(wall_clock, sink);
+  }
 
   // End of input (offline): closes every open window and finalises every segment that has
   // begun by the final stream time, as if the grace had passed.
-  void finish(std::vector<output_record>& out);
+  void finish(output_sink& out);
+  void finish(std::vector<output_record>& out) {
+    record_collector sink(out);
+    finish(sink);
+  }
 
   // Persistence (DESIGN.md: state stores). checkpoint() adds to `batch` every state change since
   // the previous checkpoint; the caller writes the batch atomically (with its input offsets and
@@ -130,28 +170,28 @@ class engine {
   struct start_key_less { bool operator()(const start_key&, const start_key&) const; };
 
   void dead_letter(std::string_view raw, std::string_view key, dead_letter_reason reason,
-                   std::string error, std::vector<output_record>& out);
+                   std::string error, output_sink& out);
   segment_state* segment_for(const subscription_book::tenant& t, const segment& s,
                              std::string& why);
   segment_state& open_segment(const subscription_book::tenant& t, const segment& s,
                               const plan& p, const plan_version& v);
   void schedule_next_segment(const subscription_book::tenant& t, timestamp from);
-  void advance(std::vector<output_record>& out, bool drain);
+  void advance(output_sink& out, bool drain);
   // Closes a window and destroys it (it is a node of its segment's open_windows).
-  void close_window(open_window& w, std::vector<output_record>& out);
+  void close_window(open_window& w, output_sink& out);
   // Closes every window of the earliest due bucket, in window_key order.
-  void close_due_windows(std::vector<output_record>& out);
-  void finalise_segment(segment_state& s, std::vector<output_record>& out);
+  void close_due_windows(output_sink& out);
+  void finalise_segment(segment_state& s, output_sink& out);
   // Counts an event whose window [w_start, w_end) has closed: adjustments instead of charges.
   void apply_late(segment_state& s, const decoded_event& ev, int64_t w_start, int64_t w_end,
-                  std::vector<output_record>& out);
+                  output_sink& out);
   void expire();
   void mark_dirty(segment_state& s);
   void remap_readings(const catalog& segment_catalog, decoded_event& ev) const;
   // What windows and segments are closed by: max(stream time, close_idle's wall clock).
   std::optional<timestamp> close_horizon() const;
   bool too_late(std::string_view raw, const decoded_event& ev, const period& p,
-                std::vector<output_record>& out);
+                output_sink& out);
   void mark_dirty(open_window& w);
   static window_key key_of(const open_window& w);
   static std::string window_store_key(const window_key& k);
@@ -167,7 +207,7 @@ class engine {
   };
   rated rate_charge(segment_state& s, size_t charge_index);
   void emit_alerts(segment_state& s, size_t charge_index, timestamp at,
-                   std::vector<output_record>& out);
+                   output_sink& out);
   int64_t next_seq(const segment_state& s);
 
   engine_options options_;
@@ -219,8 +259,9 @@ class engine {
   std::vector<open_window*> dirty_windows_;
   std::vector<window_key> deleted_windows_;  // store keys encoded at checkpoint
 
-  // The segment each tenant's events fell in last: most events of a tenant hit the same one.
-  absl::flat_hash_map<const subscription_book::tenant*, segment_state*> current_segment_;
+  // The segment each tenant's events fell in last (most events of a tenant hit the same one),
+  // by subscription_book::tenant::index: no hash look-up on the event path.
+  std::vector<segment_state*> current_segment_;
   absl::flat_hash_map<std::pair<const subscription_book::tenant*, int64_t>, int64_t> seq_;
 };
 

@@ -64,8 +64,11 @@ bool read_aggregate(byte_reader& r, aggregate& a) {
   return true;
 }
 
+// Values are sized up front (a rough bound; appends grow it if exceeded): a checkpoint encodes
+// every dirty segment and window, and growing each string by appends reallocates it repeatedly.
 std::string encode_segment(const engine::segment_state& s, const catalog& cat) {
   std::string out;
+  out.reserve(96 + s.plan_key.size() + s.meters.size() * 112 + s.charges.size() * 40);
   byte_writer w(out);
   w.i64(s.seg.billing_period.start.ms).i64(s.seg.billing_period.end.ms);
   w.i64(s.seg.end.ms).str(s.plan_key).i64(s.version->effective_from.ms);
@@ -85,6 +88,7 @@ std::string encode_segment(const engine::segment_state& s, const catalog& cat) {
 
 std::string encode_window(const engine::open_window& win, const catalog& cat) {
   std::string out;
+  out.reserve(8 + win.meters.size() * 128);
   byte_writer w(out);
   w.i64(static_cast<int64_t>(win.meters.size()));
   for (const auto& [index, wm] : win.meters) {
@@ -106,21 +110,29 @@ std::optional<uint32_t> meter_index(const catalog& cat, const std::string& key) 
 
 }  // namespace
 
+// Store keys are sized up front: built by appends they would reallocate two or three times, and
+// a checkpoint builds one per dirty window and segment.
 std::string engine::segment_store_key(const std::string& tenant_name, int64_t start) {
-  std::string k(1, segment_prefix);
+  std::string k;
+  k.reserve(1 + 4 + tenant_name.size() + 8);
+  k += segment_prefix;
   byte_writer(k).key_str(tenant_name).key_i64(start);
   return k;
 }
 
 std::string engine::delta_chunk_key(const std::string& tenant_name, int64_t segment_start,
                                     int64_t chunk) {
-  std::string k(1, chunk_prefix);
+  std::string k;
+  k.reserve(1 + 4 + tenant_name.size() + 8 + 8);
+  k += chunk_prefix;
   byte_writer(k).key_str(tenant_name).key_i64(segment_start).key_i64(chunk);
   return k;
 }
 
 std::string engine::window_store_key(const window_key& key) {
-  std::string k(1, window_prefix);
+  std::string k;
+  k.reserve(1 + 8 + 4 + key.tenant->name.size() + 8 + 8);
+  k += window_prefix;
   byte_writer(k).key_i64(key.end).key_str(key.tenant->name).key_i64(key.segment_start).key_i64(
       key.start);
   return k;

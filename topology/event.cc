@@ -87,10 +87,50 @@ struct data_capture {
   }
 };
 
-// True when a field's raw key (as in the input, escapes and all) is exactly `unescaped`.
+// True when a field's raw key (as in the input, escapes and all) is exactly `unescaped`: the
+// same bytes, none of them a backslash, then the closing quote. One inline pass (it runs for
+// every data member, and keys are short), reading no further than the first difference.
 bool raw_key_is(const char* raw, std::string_view unescaped) {
-  return std::memchr(raw, '\\', unescaped.size() + 1) == nullptr &&
-         raw[unescaped.size()] == '"' && std::memcmp(raw, unescaped.data(), unescaped.size()) == 0;
+  for (size_t i = 0; i < unescaped.size(); ++i)
+    if (raw[i] != unescaped[i] || raw[i] == '\\') return false;
+  return raw[unescaped.size()] == '"';
+}
+
+// The digests fingerprint_value takes several times per data member, as hasher would compute
+// them (hasher().field(a).field(b).digest(): each field length-prefixed, one XXH3-128 of the
+// whole), with the bytes laid out in one stack buffer instead of through hasher's general
+// bookkeeping. The values must not change (fingerprints are persisted): inputs too long for the
+// buffer go through hasher itself, and EventFingerprintTest.ValuesArePinned holds the values.
+constexpr size_t short_field = 112;  // a field's bytes that fit the stack buffer
+
+[[gnu::always_inline]] inline char* put_field(char* p, const void* data, uint64_t n) {
+  std::memcpy(p, &n, sizeof n);
+  std::memcpy(p + sizeof n, data, n);
+  return p + sizeof n + n;
+}
+
+hash128 digest_of(const char* data, size_t n) {
+  const XXH128_hash_t h = XXH3_128bits(data, n);
+  return {h.low64, h.high64};
+}
+
+// hasher().field(std::string_view(&tag, 1)).field(text).digest(): a scalar's hash.
+hash128 digest_scalar(char tag, std::string_view text) {
+  if (text.size() > short_field)
+    return hasher().field(std::string_view(&tag, 1)).field(text).digest();
+  char buf[2 * sizeof(uint64_t) + 1 + short_field];
+  char* end = put_field(buf, &tag, 1);
+  end = put_field(end, text.data(), text.size());
+  return digest_of(buf, static_cast<size_t>(end - buf));
+}
+
+// hasher().field(key).field(value).digest(): an object member's share of its object's hash.
+hash128 digest_member(std::string_view key, hash128 value) {
+  if (key.size() > short_field) return hasher().field(key).field(value).digest();
+  char buf[sizeof(uint64_t) + short_field + sizeof(hash128)];
+  char* end = put_field(buf, key.data(), key.size());
+  std::memcpy(end, &value, sizeof value);
+  return digest_of(buf, static_cast<size_t>(end + sizeof value - buf));
 }
 
 // Hashes a JSON value so that object member order does not matter: each member contributes
@@ -120,12 +160,12 @@ simdjson::error_code fingerprint_value(od::value v, hash128& out, scalar* leaf =
         if (members) {
           if (!raw_key_is(raw_key, key)) members->usable = false;
           data_capture::member& m = members->next();
-          m.key.assign(key);
+          if (m.key != key) m.key.assign(key);  // reused slots mostly hold the same name
           m.value.k = scalar::kind::missing;
           child_leaf = &m.value;
         }
         if (auto e = fingerprint_value(child, child_hash, child_leaf)) return e;
-        sum = sum + hasher().field(key).field(child_hash).digest();
+        sum = sum + digest_member(key, child_hash);
         ++members_seen;
       }
       out = hasher().field("o").field(sum).field(members_seen).digest();
@@ -149,7 +189,7 @@ simdjson::error_code fingerprint_value(od::value v, hash128& out, scalar* leaf =
     case od::json_type::string: {
       std::string_view s;
       if (auto e = v.get_string().get(s)) return e;
-      out = hasher().field("s").field(s).digest();
+      out = digest_scalar('s', s);
       if (leaf) {
         leaf->k = scalar::kind::string;
         leaf->text.assign(s);
@@ -159,7 +199,7 @@ simdjson::error_code fingerprint_value(od::value v, hash128& out, scalar* leaf =
     case od::json_type::number: {
       std::string_view text = trim_json_token(v.raw_json_token());
       if (!is_json_number(text)) return simdjson::NUMBER_ERROR;
-      out = hasher().field("n").field(text).digest();
+      out = digest_scalar('n', text);
       if (leaf) {
         leaf->k = scalar::kind::number;
         leaf->text.assign(text);
@@ -169,7 +209,9 @@ simdjson::error_code fingerprint_value(od::value v, hash128& out, scalar* leaf =
     case od::json_type::boolean: {
       bool b;
       if (auto e = v.get_bool().get(b)) return e;
-      out = hasher().field(b ? "true" : "false").digest();
+      static const hash128 true_hash = hasher().field("true").digest();
+      static const hash128 false_hash = hasher().field("false").digest();
+      out = b ? true_hash : false_hash;
       if (leaf) {
         leaf->k = scalar::kind::boolean;
         leaf->text.assign(b ? "true" : "false");
@@ -179,7 +221,8 @@ simdjson::error_code fingerprint_value(od::value v, hash128& out, scalar* leaf =
     case od::json_type::null: {
       bool is_null = false;
       if (v.is_null().get(is_null) || !is_null) return simdjson::N_ATOM_ERROR;
-      out = hasher().field("null").digest();
+      static const hash128 null_hash = hasher().field("null").digest();
+      out = null_hash;
       if (leaf) leaf->k = scalar::kind::null;
       return simdjson::SUCCESS;
     }
@@ -359,7 +402,7 @@ std::optional<decode_failure> event_decoder::decode(std::string_view raw, const 
     if (auto e = member.unescaped_key().get(key)) return bad_json(e);
     od::value v = member.value();
     int f = -1;
-    for (int i = 0; i < f_count; ++i)
+    for (int i = 0; i < f_count && f < 0; ++i)
       if (key == field_names[i]) f = i;
     if (f >= 0) {
       present[f] = true;

@@ -73,18 +73,20 @@ result<std::optional<std::string>> subscription_book::apply(const subscription_r
   if (it == tenants_.end()) {
     auto schedule = billing_schedule::create(r.timezone.value_or("UTC"), r.anchor_day.value_or(1));
     if (!schedule) return fail("tenant ", r.tenant, ": ", schedule.error().message);
-    auto t = std::make_unique<tenant>(tenant{r.tenant, hasher().field(r.tenant).digest().lo, *schedule, {}});
+    auto t = std::make_unique<tenant>(
+        tenant{r.tenant, hasher().field(r.tenant).digest().lo, *schedule, {}, order_.size()});
     order_.push_back(t.get());
-    it = tenants_.emplace(r.tenant, std::move(t)).first;
+    const size_t index = t->index;
+    it = tenants_.emplace(r.tenant, entry_of_name{std::move(t), index}).first;
   } else {
-    const auto& s = it->second->schedule;
+    const auto& s = it->second.t->schedule;
     if ((r.timezone && *r.timezone != s.zone_name()) ||
         (r.anchor_day && *r.anchor_day != s.anchor_day()))
       warning = "tenant " + r.tenant + ": timezone and anchor_day are fixed by its first record (" +
                 std::string(s.zone_name()) + ", day " + std::to_string(s.anchor_day()) +
                 "); the new values are ignored";
   }
-  auto& entries = it->second->entries;
+  auto& entries = it->second.t->entries;
   auto pos = std::lower_bound(entries.begin(), entries.end(), r.start,
                               [](const entry& e, timestamp t) { return e.start < t; });
   if (pos != entries.end() && pos->start == r.start)
@@ -95,9 +97,14 @@ result<std::optional<std::string>> subscription_book::apply(const subscription_r
 }
 
 const subscription_book::tenant* subscription_book::find(std::string_view name) const {
+  return find_with_index(name).t;
+}
+
+subscription_book::found subscription_book::find_with_index(std::string_view name) const {
   // Debian's Abseil has its own string_view type (ABSL_OPTION_USE_STD_STRING_VIEW 0).
   auto it = tenants_.find(absl::string_view(name.data(), name.size()));
-  return it == tenants_.end() ? nullptr : it->second.get();
+  if (it == tenants_.end()) return {};
+  return {it->second.t.get(), it->second.index};
 }
 
 std::optional<segment> subscription_book::segment_at(const tenant& t, timestamp at) {

@@ -771,6 +771,19 @@ TEST_F(EventReadingsTest, SumValueFromNumberOrStringIsTheSameDecimal) {
   EXPECT_TRUE(from_number.group.empty());
 }
 
+// "/data/<name>" pointers compare raw (still escaped) member names, as simdjson's at_pointer
+// does: a member spelled with an escape is not found under its unescaped name, and a later
+// member spelled plainly is, even though an earlier one unescapes to the same name.
+TEST_F(EventReadingsTest, EscapedDataMemberNamesAreComparedRaw) {
+  auto later = one_reading(transfer(R"({"direction":"out","g\u0062":"5","gb":"2"})"), m_egress);
+  EXPECT_EQ(later.value, dec("2"));
+  auto backslash = one_reading(transfer(R"({"direction":"out","gb\\":"5","gb":"3"})"), m_egress);
+  EXPECT_EQ(backslash.value, dec("3"));
+  auto f = decode(transfer(R"({"direction":"out","g\u0062":"5"})"));
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->reason, R::invalid_value) << f->error;
+}
+
 TEST_F(EventReadingsTest, ValuesAreExact) {
   struct {
     const char* json;
@@ -1080,6 +1093,39 @@ TEST_F(EventFingerprintTest, KeyAndFingerprintDoNotDependOnDecoderState) {
   ASSERT_FALSE(fresh.decode(e.json(), cat_, wall, out).has_value());
   EXPECT_EQ(out.key, first.key);
   EXPECT_EQ(out.fingerprint, first.fingerprint);
+}
+
+// Fingerprints are persisted (dedup state) and compared with events re-sent after a restart, so
+// their values must never change, however they are computed: these were taken from the engine
+// as of 85ddde8. Covers every JSON kind, escapes, nesting, and inputs longer than the hasher's
+// 240-byte inline buffer.
+TEST_F(EventFingerprintTest, ValuesArePinned) {
+  const std::string long_text(300, 'x');
+  const std::string long_key(250, 'k');
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"{}", "5c2b5ea9713b9440c5a67b449be503d2"},
+      {R"({"a":"1","b":2,"c":true,"d":false,"e":null})", "689cba4a2b0106d4d1328150168d0841"},
+      {R"({"route":"/v1/chat","method":"POST","status":200,"bytes":"39241","user":"u-298"})",
+       "a19a9a35504df8f026d8017c89628ced"},
+      {R"({"o":{"x":1,"y":{"p":"q","r":null}},"z":[1,2,[],{}],"n":-1.5e3})",
+       "382bc45ef22d077aa8cffc5418cf34fc"},
+      {R"({"esc\"aped":"line\nbreak \u00e9 \\"})", "ff98a30fb88d98ddce25ad8dd5f4b00c"},
+      {R"({"s":")" + long_text + R"("})", "352b17c0706c8e9bb3c8242b79c343b5"},
+      {R"({")" + long_key + R"(":")" + long_text + R"("})",
+       "cf31e9fbd3bb1aa9117a0f09bf8e7202"},
+      {R"({"a":[")" + long_text + R"(",")" + long_text + R"("]})",
+       "5cec311f3248ea739cfab47cf3129ace"},
+      {R"({")" + std::string(112, 'k') + R"(":")" + std::string(112, 'v') + R"("})",
+       "ea36025d18e29304d910856c9aae91d8"},
+      {R"({")" + std::string(113, 'k') + R"(":")" + std::string(113, 'v') + R"("})",
+       "2f6b0fd332e14a20b2903d97a7917d05"},
+      {R"({"n":)" + std::string(113, '1') + "}", "3a1dd54980ab3ab3592f0638bc6718ca"},
+  };
+  for (const auto& [data, pinned] : cases)
+    EXPECT_EQ(to_hex(fp_of_data(data.c_str())), pinned) << data;
+  ev base;
+  EXPECT_EQ(to_hex(of(base).fingerprint), "62800cef9e5cf2b3f05767d7ed4b85bf") << "no data";
+  EXPECT_EQ(to_hex(of(base).key), "c481f058fceee89c27d7f0ac29d51ae1") << "dedup key";
 }
 
 }  // namespace
