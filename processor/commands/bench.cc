@@ -45,6 +45,8 @@ constexpr figure figures[] = {
     {"commit_p50_ms", "meterflow run: commit cycle p50, ms", 2},
     {"commit_p99_ms", "meterflow run: commit cycle p99, ms", 2},
     {"peak_rss_mb", "meterflow run: peak RSS, MiB", 1},
+    {"changelog_records_per_event", "meterflow run: changelog records written per input record", 2},
+    {"output_records_per_event", "meterflow run: output records per input record", 2},
 };
 
 struct sizes {
@@ -52,6 +54,10 @@ struct sizes {
   int64_t kafka_events;
   int partitions;  // of every topic on the development cluster
 };
+// meterflow run's default output topics.
+const std::string output_topics[] = {"rated-charges", "charge-adjustments", "usage-alerts",
+                                     "meter-events-dlq"};
+
 constexpr sizes full_sizes{2'000'000, 1'000'000, 128};
 constexpr sizes quick_sizes{100'000, 30'000, 8};
 
@@ -167,6 +173,8 @@ class bench {
                            std::initializer_list<std::string_view> required, seconds limit);
   result<void> produce(const std::string& topic, const fs::path& file, const std::string& key_field);
   result<void> check_topic(const std::string& topic, int64_t expected);
+  // Records ever written to `topic` (its high watermarks added up; retention does not lower it).
+  result<int64_t> records_written(const std::string& topic);
   result<void> pipe_run(int run);
   result<void> end_to_end_run(int run);
   void add(const char* key, double value) { samples_[key].push_back(value); }
@@ -179,6 +187,7 @@ class bench {
   std::unique_ptr<kafka::consumer> probe_;  // watermark queries only
   fs::path kafka_workload_;
   std::map<std::string, std::vector<double>, std::less<>> samples_;
+  int64_t outputs_written_ = 0;  // to the output topics, by the runs so far (they share them)
 };
 
 result<detail::child_exit> bench::run(const std::string& name,
@@ -267,6 +276,16 @@ result<void> bench::check_topic(const std::string& topic, int64_t expected) {
   return {};
 }
 
+result<int64_t> bench::records_written(const std::string& topic) {
+  int64_t total = 0;
+  for (int p = 0; p < sizes_.partitions; ++p) {
+    auto wm = probe_->query_watermarks({topic, kafka::partition_id{p}}, kafka::millis(30'000));
+    if (!wm) return fail(topic, ": ", wm.error().message);
+    total += wm->high.value;
+  }
+  return total;
+}
+
 result<void> bench::pipe_run(int run) {
   const std::string name = "pipe-" + std::to_string(run), output = "pipe-out-" + std::to_string(run);
   if (auto r = cluster_->create_topic(output, sizes_.partitions); !r) return r;
@@ -306,6 +325,19 @@ result<void> bench::end_to_end_run(int run) {
   const auto expected = static_cast<double>(sizes_.kafka_events);
   if ((*m)["records"] != expected)
     return fail(name, ": processed ", format((*m)["records"], 0), " of ", format(expected, 0), " records");
+  // What the run wrote, per input record: the cost the broker carries beside the pipe's one.
+  int64_t outputs_now = 0;
+  for (const std::string& t : output_topics) {
+    auto n = records_written(t);
+    if (!n) return std::unexpected(n.error());
+    outputs_now += *n;
+  }
+  auto changelog = records_written(app + "-state-changelog");
+  if (!changelog) return std::unexpected(changelog.error());
+  add("changelog_records_per_event", static_cast<double>(*changelog) / expected);
+  add("output_records_per_event",
+      static_cast<double>(outputs_now - outputs_written_) / expected);
+  outputs_written_ = outputs_now;
   const double eps = (*m)["events_per_s"];
   add("end_to_end_eps", eps);
   add("commit_p50_ms", (*m)["commit_p50_ms"]);
@@ -326,8 +358,9 @@ result<void> bench::kafka() {
   if (!cluster) return std::unexpected(cluster.error());
   cluster_ = std::move(*cluster);
   // Co-partitioned input, subscriptions and changelogs (the runtime checks it); outputs as wide.
-  for (const char* topic : {"meter-events", "subscriptions", "rated-charges", "charge-adjustments",
-                            "usage-alerts", "meter-events-dlq"})
+  for (const char* topic : {"meter-events", "subscriptions"})
+    if (auto r = cluster_->create_topic(topic, sizes_.partitions); !r) return r;
+  for (const std::string& topic : output_topics)
     if (auto r = cluster_->create_topic(topic, sizes_.partitions); !r) return r;
   kafka::consumer_options co;
   co.bootstrap = cluster_->bootstraps();

@@ -15,37 +15,12 @@ namespace {
 
 using changelog::meta_key;
 using changelog::snapshot_key;
-constexpr char outbox_prefix = 'x';  // 'x' seq -> an outgoing record not yet published
+constexpr char outbox_prefix = 'x';  // 'x' seq -> a chunk of outgoing records not yet published
 
 std::string outbox_key(int64_t seq) {
   std::string k(1, outbox_prefix);
   byte_writer(k).key_i64(seq);
   return k;
-}
-
-std::string encode_outgoing(const output_record& r, int64_t source_offset) {
-  std::string v;
-  byte_writer(v)
-      .u8(static_cast<uint8_t>(r.kind))
-      .u8(static_cast<uint8_t>(r.reason))
-      .i64(source_offset)
-      .str(r.key)
-      .str(r.value)
-      .str(r.error);
-  return v;
-}
-
-bool decode_outgoing(std::string_view v, output_record& r, int64_t& source_offset) {
-  byte_reader rd(v);
-  uint8_t kind = 0, reason = 0;
-  bool ok = rd.u8(kind) && rd.u8(reason) && rd.i64(source_offset) && rd.str(r.key) &&
-            rd.str(r.value) && rd.str(r.error) && rd.at_end();
-  if (!ok || kind > static_cast<uint8_t>(output_kind::dead_letter) ||
-      reason >= dead_letter_reason_count)
-    return false;
-  r.kind = static_cast<output_kind>(kind);
-  r.reason = static_cast<dead_letter_reason>(reason);
-  return true;
 }
 
 }  // namespace
@@ -299,23 +274,21 @@ result<void> task::write_snapshot_to_changelog() {
 
 result<void> task::republish_outbox() {
   std::optional<error> failure;
-  std::vector<outgoing> left;
+  outbox_batch left;
   auto scan = store_->scan_prefix(std::string(1, outbox_prefix), [&](std::string_view k,
                                                                       std::string_view v) {
-    outgoing o;
-    o.key.assign(k);
-    if (!decode_outgoing(v, o.record, o.source_offset)) {
-      failure = error{"task " + std::to_string(partition_) + ": corrupt outbox record"};
+    left.keys.emplace_back(k);
+    if (auto r = outbox::decode_chunk(v, left.records); !r) {
+      failure = error{"task " + std::to_string(partition_) + ": " + r.error().message};
       return false;
     }
-    left.push_back(std::move(o));
     return true;
   });
   if (!scan) return scan;
   if (failure) return std::unexpected(*failure);
-  if (left.empty()) return {};
+  if (left.keys.empty()) return {};
   env_.log("task " + std::to_string(partition_) + ": republishing " +
-           std::to_string(left.size()) + " records left in the outbox");
+           std::to_string(left.records.size()) + " records left in the outbox");
   outbox_.push_back(std::move(left));
   kafka::delivery_tracker tracker;
   if (auto r = produce_and_wait(tracker, [&] { return produce_outputs(&tracker); }); !r) return r;
@@ -352,16 +325,18 @@ void task::close_idle(timestamp wall_clock) {
 result<void> task::prepare_commit() {
   batch_.clear();
   engine_->checkpoint(batch_);
-  std::vector<outgoing>& out = outbox_.emplace_back();
-  out.reserve(fresh_.size());
+  outbox_batch& out = outbox_.emplace_back();
+  out.records.reserve(fresh_.size());
+  auto seal = [&] {
+    out.keys.push_back(outbox_key(outbox_seq_++));
+    batch_.put(out.keys.back(), chunk_.seal());
+  };
   for (size_t i = 0; i < fresh_.size(); ++i) {
-    outgoing o;
-    o.key = outbox_key(outbox_seq_++);
-    batch_.put(o.key, encode_outgoing(fresh_[i], fresh_offsets_[i]));
-    o.record = std::move(fresh_[i]);
-    o.source_offset = fresh_offsets_[i];
-    out.push_back(std::move(o));
+    chunk_.add(fresh_[i], fresh_offsets_[i]);
+    if (chunk_.full()) seal();
+    out.records.push_back({std::move(fresh_[i]), fresh_offsets_[i]});
   }
+  if (!chunk_.empty()) seal();
   fresh_.clear();
   fresh_offsets_.clear();
   ++commit_seq_;
@@ -389,7 +364,7 @@ result<void> task::produce_marks(kafka::delivery_tracker* tracker) {
 result<void> task::produce_outputs(kafka::delivery_tracker* tracker) {
   MF_ASSERT(outputs_produced_ < outbox_.size(), "produce_outputs without a prepared batch");
   const run_options& o = *env_.options;
-  for (const outgoing& og : outbox_[outputs_produced_++]) {
+  for (const outbox::entry& og : outbox_[outputs_produced_++].records) {
     const output_record& r = og.record;
     std::optional<std::string_view> key;
     if (!r.key.empty()) key = r.key;
@@ -423,12 +398,12 @@ result<void> task::produce_outputs(kafka::delivery_tracker* tracker) {
 
 result<void> task::mark_published() {
   MF_ASSERT(outputs_produced_ > 0, "mark_published before produce_outputs");
-  std::vector<outgoing> published = std::move(outbox_.front());
+  outbox_batch published = std::move(outbox_.front());
   outbox_.pop_front();
   --outputs_produced_;
-  if (published.empty()) return {};
+  if (published.keys.empty()) return {};
   state::write_batch done;
-  for (const outgoing& og : published) done.del(og.key);
+  for (const std::string& key : published.keys) done.del(key);
   ++commit_seq_;
   done.put(meta_key, meta_value());
   if (auto r = store_->write(done); !r) return r;

@@ -7,12 +7,13 @@
 //
 // Commit protocol, driven by the stream thread for its tasks (stream_thread.h):
 //   prepare_commit()    local WriteBatch: state + outbox + offset (atomic); the outbox records
-//                       form one batch, queued behind earlier batches not yet published
+//                       form one batch, queued behind earlier batches not yet published, and
+//                       are stored in compressed chunks of many records (outbox.h)
 //   produce_changelog() the WriteBatch's operations to <app>-state-changelog[p]
 //   --- acknowledged (at_least_once) — or everything below in one transaction (exactly_once_v2)
 //   produce_outputs()   the oldest outbox batch not yet produced, to the output topics
 //   --- acknowledged
-//   mark_published()    delete that batch's outbox entries (a small WriteBatch of its own)
+//   mark_published()    delete that batch's outbox chunks (a small WriteBatch of its own)
 //   produce_marks()     that WriteBatch to the changelog (at_least_once: right away, acknowledged
 //                       with later records; exactly_once_v2: in the next transaction). A task
 //                       that leaves flushes them first, so its next owner does not republish
@@ -46,6 +47,7 @@
 #include "base/result.h"
 #include "processor/kafka/client.h"
 #include "processor/runtime/changelog.h"
+#include "processor/runtime/outbox.h"
 #include "processor/runtime/run_options.h"
 #include "state/rocksdb_store.h"
 #include "topology/engine.h"
@@ -132,10 +134,10 @@ class task {
   result<void> produce_ops(const state::write_batch& batch, kafka::delivery_tracker* tracker);
   std::string meta_value() const;
 
-  struct outgoing {
-    std::string key;  // outbox store key
-    output_record record;
-    int64_t source_offset = -1;
+  // One commit's outgoing records and the store keys of the outbox chunks that hold them.
+  struct outbox_batch {
+    std::vector<std::string> keys;
+    std::vector<outbox::entry> records;
   };
 
   const task_env& env_;
@@ -146,7 +148,8 @@ class task {
   std::unique_ptr<engine> engine_;
   std::vector<output_record> fresh_;       // emitted since the last prepare_commit
   std::vector<int64_t> fresh_offsets_;     // source offset per fresh record (dead letters)
-  std::deque<std::vector<outgoing>> outbox_;  // prepared batches not yet marked published
+  std::deque<outbox_batch> outbox_;          // prepared batches not yet marked published
+  outbox::chunk_writer chunk_;               // encodes them for the store and the changelog
   size_t outputs_produced_ = 0;              // of those, the first ones whose outputs were produced
   state::write_batch batch_;               // the prepared batch (for the changelog)
   state::write_batch unsent_;              // published-marks not yet on the changelog
