@@ -126,10 +126,8 @@ result<void> instance::start() {
                 std::to_string(*input_partitions),
                 " partitions (cleanup.policy=compact on Kafka); create it before starting");
   partitions_ = *input_partitions;
-  std::vector<kafka::topic_partition_offset> all;
-  for (int p = 0; p < partitions_; ++p)
-    all.push_back({options_.subscriptions_topic, kafka::partition_id{p}, kafka::kafka_offset::beginning()});
-  if (auto r = subscriptions_reader_->assign(all); !r) return r;
+  // The ends first, then the assignment: once fetches are in flight, every watermark query
+  // waits behind one (fetch.wait.max.ms), which took 6.4 s for 128 partitions.
   std::map<int32_t, int64_t> high;
   for (int p = 0; p < partitions_; ++p) {
     auto wm = kafka::with_retries(patience, [&] {
@@ -139,6 +137,10 @@ result<void> instance::start() {
     if (!wm) return std::unexpected(wm.error());
     high[p] = wm->high.value;
   }
+  std::vector<kafka::topic_partition_offset> all;
+  for (int p = 0; p < partitions_; ++p)
+    all.push_back({options_.subscriptions_topic, kafka::partition_id{p}, kafka::kafka_offset::beginning()});
+  if (auto r = subscriptions_reader_->assign(all); !r) return r;
   std::map<int32_t, int64_t> next;
   auto deadline = clock::now() + std::chrono::minutes(2);
   auto behind = [&] {
