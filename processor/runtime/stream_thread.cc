@@ -91,6 +91,9 @@ result<void> stream_thread::start() {
   co.settings.set("enable.partition.eof", "true");
   if (!co.settings.contains("fetch.wait.max.ms")) co.settings.set("fetch.wait.max.ms", "100");
   if (!co.settings.contains("session.timeout.ms")) co.settings.set("session.timeout.ms", "6000");
+  // librdkafka prefetches up to 64 MiB per consumer by default; 16 MiB is still several
+  // seconds of input per stream thread here, and every MiB not held is one not faulted in.
+  if (!co.settings.contains("queued.max.messages.kbytes")) co.settings.set("queued.max.messages.kbytes", "16384");
   // A task's offset outside its partition (records deleted by retention before they were
   // processed, or a topic re-created under the state) stops the instance instead of silently
   // reading from elsewhere.

@@ -73,6 +73,11 @@ result<std::unique_ptr<state::rocksdb_store>> open_task_store(const std::string&
   if (ec) return fail(dir, ": ", ec.message());
   state::rocksdb_options ro;
   ro.path = dir;
+  // An instance holds a store per task, each memtable growing until it flushes: at the default
+  // 128 MiB, 128 partitions could pin 16 GiB over a long run. 16 MiB (Kafka Streams' default)
+  // bounds that to 2-4 GiB and still holds several commits per flush.
+  ro.write_buffer_bytes = 16ull << 20;
+  ro.block_cache_bytes = 16ull << 20;  // read only when a task opens
   return state::rocksdb_store::open(ro);
 }
 
