@@ -13,7 +13,8 @@ import json, sys
 figures = ["offline_memory_eps", "offline_rocksdb_eps", "offline_memory_peak_rss_mb",
            "offline_rocksdb_peak_rss_mb", "state_bytes_per_event", "ceiling_eps",
            "ceiling_peak_rss_mb", "end_to_end_eps", "ratio", "commit_p50_ms", "commit_p99_ms",
-           "peak_rss_mb", "changelog_records_per_event", "output_records_per_event"]
+           "peak_rss_mb", "changelog_records_per_event", "output_records_per_event",
+           "ceiling_cpu_us_per_event", "end_to_end_cpu_us_per_event"]
 doc = json.load(open(sys.argv[1]))
 bad = []
 for key in figures:

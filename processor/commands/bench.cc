@@ -1,6 +1,7 @@
 #include "processor/commands/bench.h"
 
 #include <simdjson.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -47,6 +48,8 @@ constexpr figure figures[] = {
     {"peak_rss_mb", "meterflow run: peak RSS, MiB", 1},
     {"changelog_records_per_event", "meterflow run: changelog records written per input record", 2},
     {"output_records_per_event", "meterflow run: output records per input record", 2},
+    {"ceiling_cpu_us_per_event", "ceiling pipe: CPU per record, µs (pipe process + broker)", 2},
+    {"end_to_end_cpu_us_per_event", "meterflow run: CPU per record, µs (whole process with start-up + broker)", 2},
 };
 
 struct sizes {
@@ -139,9 +142,20 @@ result<void> require(const report& r, std::initializer_list<std::string_view> ke
 struct measured {
   report values;
   double peak_rss_mib = 0;
+  double cpu_s = 0;         // the command's own CPU time
+  double broker_cpu_s = 0;  // this process's meanwhile: the development cluster's brokers
   // A key measure() was asked to require.
   double operator[](std::string_view key) const { return values.find(key)->second; }
 };
+
+// CPU time of this process, user + system, all threads (while a child runs: the brokers of the
+// development cluster it hosts; the main thread only waits).
+double own_cpu_s() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  return s(u.ru_utime) + s(u.ru_stime);
+}
 
 std::string cpu_model() {
   std::ifstream in("/proc/cpuinfo");
@@ -206,14 +220,16 @@ result<measured> bench::measure(const std::string& name, std::vector<std::string
   const fs::path report_file = scratch_ / (name + ".json");
   argv.push_back("--report");
   argv.push_back(report_file.string());
+  const double before = own_cpu_s();
   auto exit = run(name, argv, limit);
   if (!exit) return std::unexpected(exit.error());
+  const double broker_cpu_s = own_cpu_s() - before;
   auto r = read_report(report_file);
   if (!r)
     return fail(name, ": ", r.error().message, "; its log ends:\n",
                 detail::tail_of(scratch_ / (name + ".log"), 15));
   if (auto k = require(*r, required, name); !k) return std::unexpected(k.error());
-  return measured{std::move(*r), exit->peak_rss_mib};
+  return measured{std::move(*r), exit->peak_rss_mib, exit->cpu_s, broker_cpu_s};
 }
 
 result<void> bench::offline() {
@@ -301,6 +317,7 @@ result<void> bench::pipe_run(int run) {
   if (auto c = check_topic(output, sizes_.kafka_events); !c) return c;
   add("ceiling_eps", (*m)["events_per_s"]);
   add("ceiling_peak_rss_mb", m->peak_rss_mib);
+  add("ceiling_cpu_us_per_event", (m->cpu_s + m->broker_cpu_s) * 1e6 / expected);
   std::fprintf(stderr, "bench: %s: %s events/s, peak RSS %s MiB\n", name.c_str(),
                format((*m)["events_per_s"], 0).c_str(), format(m->peak_rss_mib, 1).c_str());
   return {};
@@ -338,6 +355,7 @@ result<void> bench::end_to_end_run(int run) {
   add("output_records_per_event",
       static_cast<double>(outputs_now - outputs_written_) / expected);
   outputs_written_ = outputs_now;
+  add("end_to_end_cpu_us_per_event", (m->cpu_s + m->broker_cpu_s) * 1e6 / expected);
   const double eps = (*m)["events_per_s"];
   add("end_to_end_eps", eps);
   add("commit_p50_ms", (*m)["commit_p50_ms"]);

@@ -79,9 +79,10 @@ result<child_exit> run_measured(const std::string& self, const std::vector<std::
                 " (log: ", log.string(), ")");
   std::ifstream in(rusage_file);
   child_exit e;
-  int64_t max_rss_kib = 0;
-  if (!(in >> e.status >> max_rss_kib)) return fail(rusage_file.string(), ": no result");
+  int64_t max_rss_kib = 0, cpu_us = 0;
+  if (!(in >> e.status >> max_rss_kib >> cpu_us)) return fail(rusage_file.string(), ": no result");
   e.peak_rss_mib = static_cast<double>(max_rss_kib) / 1024.0;
+  e.cpu_s = static_cast<double>(cpu_us) / 1e6;
   return e;
 }
 
@@ -107,7 +108,8 @@ int run_measure_command(const std::string& rusage_file, const std::vector<std::s
   while (wait4(pid, &wait_status, 0, &usage) < 0)
     if (errno != EINTR) return 2;
   std::ofstream out(rusage_file);
-  out << status_of(wait_status) << ' ' << usage.ru_maxrss << '\n';
+  auto us = [](const timeval& t) { return static_cast<int64_t>(t.tv_sec) * 1'000'000 + t.tv_usec; };
+  out << status_of(wait_status) << ' ' << usage.ru_maxrss << ' ' << us(usage.ru_utime) + us(usage.ru_stime) << '\n';
   return out.flush() ? 0 : 2;
 }
 

@@ -1,5 +1,5 @@
 // Child processes for `meterflow bench`: run a command, wait for it with a time limit, and learn
-// its exit status and its own peak resident memory.
+// its exit status, its own peak resident memory and its CPU time.
 //
 // Why through an intermediary: Linux charges a child's ru_maxrss (wait4) with the high-water RSS
 // of the process it was forked from (exec keeps the larger of the old and the new address
@@ -23,6 +23,8 @@ struct child_exit {
   int status = 0;
   // Peak resident set size of the command (wait4's ru_maxrss), MiB.
   double peak_rss_mib = 0;
+  // CPU time of the command, user + system, all its threads (wait4's ru_utime + ru_stime), s.
+  double cpu_s = 0;
 };
 
 // Runs `argv` (argv[0] a path) through `meterflow bench measure` (`self`: the meterflow binary),
@@ -33,7 +35,7 @@ result<child_exit> run_measured(const std::string& self, const std::vector<std::
                                 const std::filesystem::path& log, std::chrono::seconds limit);
 
 // `meterflow bench measure --rusage FILE -- COMMAND...` (hidden): runs COMMAND as its child and
-// writes "<status> <ru_maxrss KiB>\n" to FILE. Returns 0, or 2 if COMMAND could not be run.
+// writes "<status> <ru_maxrss KiB> <CPU µs>\n" to FILE. Returns 0, or 2 if COMMAND could not be run.
 int run_measure_command(const std::string& rusage_file, const std::vector<std::string>& argv);
 
 // The last `lines` lines of a text file, for error messages ("" if unreadable).
