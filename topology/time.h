@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <compare>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -39,6 +40,9 @@ result<timestamp> parse_rfc3339(std::string_view text);
 std::string format_utc(timestamp t);
 // The same, appended to `out` (no temporary string).
 void append_utc(std::string& out, timestamp t);
+// The same text written at `p`, which has room for max_utc_text bytes; returns its end.
+inline constexpr size_t max_utc_text = 48;
+char* write_utc(char* p, timestamp t);
 
 // A duration flag or property: "300s", "5m", "48h", "250ms", "2d", or a bare integer meaning
 // milliseconds ("300000"). Non-negative.
