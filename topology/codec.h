@@ -3,6 +3,7 @@
 // A value that does not decode is reported as corrupt, never read as zero.
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -11,6 +12,9 @@
 #include "topology/decimal.h"
 
 namespace meterflow {
+
+// Values are the host's bytes (i64, dec) and keys byte-swapped: both assume a little-endian host.
+static_assert(std::endian::native == std::endian::little);
 
 class byte_writer {
  public:
@@ -25,14 +29,15 @@ class byte_writer {
     return *this;
   }
   // Order-preserving forms for keys.
+  // Big-endian bytes built in a register and appended at once (keys are built per checkpoint
+  // for every dirty segment and window).
   byte_writer& key_i64(int64_t v) {
-    uint64_t u = static_cast<uint64_t>(v) ^ (uint64_t{1} << 63);
-    for (int i = 7; i >= 0; --i) out_ += static_cast<char>((u >> (8 * i)) & 0xff);
-    return *this;
+    const uint64_t be = __builtin_bswap64(static_cast<uint64_t>(v) ^ (uint64_t{1} << 63));
+    return raw(&be, sizeof be);
   }
   byte_writer& key_str(std::string_view s) {
-    uint32_t n = static_cast<uint32_t>(s.size());
-    for (int i = 3; i >= 0; --i) out_ += static_cast<char>((n >> (8 * i)) & 0xff);
+    const uint32_t be = __builtin_bswap32(static_cast<uint32_t>(s.size()));
+    raw(&be, sizeof be);
     out_.append(s);
     return *this;
   }

@@ -426,6 +426,17 @@ result<decimal> round_ratio(decimal value, int64_t numerator, int64_t denominato
     return fail("round_ratio: needs numerator >= 0 and denominator > 0, got ",
                 std::to_string(numerator), "/", std::to_string(denominator));
   }
+  // Everyday amounts and periods fit in 128 bits: the same exact division natively (as
+  // exact::round does). Anything larger, or a result out of range, takes the 256-bit path.
+  const u128 step = pow10_u(decimal::scale - digits);
+  u128 scaled_mag, divisor_mag, rounded;
+  if (!__builtin_mul_overflow(magnitude(value.raw()), u128(numerator), &scaled_mag) &&
+      !__builtin_mul_overflow(u128(denominator), step, &divisor_mag)) {
+    const u128 q = round_quotient<u128>(scaled_mag, divisor_mag, mode);
+    if (!__builtin_mul_overflow(q, step, &rounded)) {
+      if (auto raw = signed_from(rounded, value.is_negative())) return decimal::from_raw(*raw);
+    }
+  }
   // value.raw x numerator < 2^190, denominator x 10^12 < 2^103: one exact division in 256 bits,
   // so the tie decision sees the true remainder instead of an already-rounded quotient.
   const wide scaled = wide(value.raw()) * numerator;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <boost/container/small_vector.hpp>
+
 #include "base/assert.h"
 #include "topology/detail/engine_state.h"
 #include "topology/json_writer.h"
@@ -414,6 +416,10 @@ int64_t engine::next_seq(const segment_state& s) {
 
 namespace {
 
+// A window's quantity per group, as its charge line lists them: views of the window's group keys.
+// Nearly every window meter has one group: held inline, no allocation per line.
+using group_quantities = boost::container::small_vector<std::pair<std::string_view, decimal>, 1>;
+
 struct line_fields {
   bool adjustment = false;
   std::string_view kind;
@@ -422,7 +428,7 @@ struct line_fields {
   std::optional<decimal> quantity, segment_quantity;
   decimal amount;
   const usage_cost* cost = nullptr;
-  const std::vector<std::pair<std::string_view, decimal>>* groups = nullptr;
+  const group_quantities* groups = nullptr;
   int64_t events = 0;
   bool prorated = false;
   hash128 id;
@@ -570,10 +576,10 @@ void engine::close_window(open_window& w, output_sink& out) {
   // Per meter: fold the window into the segment, remembering the window's own quantity.
   struct window_result {
     decimal quantity;
-    std::vector<std::pair<std::string_view, decimal>> groups;  // views of the window's keys
+    group_quantities groups;
     int64_t events = 0;
   };
-  small_map<uint32_t, window_result> results;  // a few meters: one allocation, not one each
+  inline_map<uint32_t, window_result, 4> results;  // as the window's meters: no allocation
   for (auto& [meter_index, wm] : w.meters) {
     const meter& m = cat.meters[meter_index];
     meter_progress& mp = s.meters[meter_index];
