@@ -87,24 +87,13 @@ struct data_capture {
   }
 };
 
-// A member's name. A name without a backslash (nearly every one) reads the same raw and
-// unescaped, so it is viewed in place in the input, valid until the next document; only a name
-// with escapes is unescaped by simdjson (a copy into the parser's string buffer). `escaped`
-// tells which: at_pointer compares names raw, so an escaped name disables data_capture.
-simdjson::error_code name_of(od::field& member, std::string_view& name, bool& escaped) {
-  // Stage 1 validated the document, so the name's closing quote is there; the first quote not
-  // preceded by a backslash ends it.
-  const char* raw = member.key().raw();
-  for (const char* p = raw;; ++p) {
-    if (*p == '"') {
-      name = std::string_view(raw, static_cast<size_t>(p - raw));
-      escaped = false;
-      return simdjson::SUCCESS;
-    }
-    if (*p == '\\') break;
-  }
-  escaped = true;
-  return member.unescaped_key().get(name);
+// True when a field's raw key (as in the input, escapes and all) is exactly `unescaped`: the
+// same bytes, none of them a backslash, then the closing quote. One inline pass (it runs for
+// every data member, and keys are short), reading no further than the first difference.
+bool raw_key_is(const char* raw, std::string_view unescaped) {
+  for (size_t i = 0; i < unescaped.size(); ++i)
+    if (raw[i] != unescaped[i] || raw[i] == '\\') return false;
+  return raw[unescaped.size()] == '"';
 }
 
 // The digests fingerprint_value takes several times per data member, as hasher would compute
@@ -162,14 +151,14 @@ simdjson::error_code fingerprint_value(od::value v, hash128& out, scalar* leaf =
       for (auto result : obj) {
         od::field member;
         if (auto e = std::move(result).get(member)) return e;
-        std::string_view key;  // valid until the next document
-        bool escaped = false;
-        if (auto e = name_of(member, key, escaped)) return e;
+        const char* raw_key = member.key().raw();
+        std::string_view key;  // in the parser's string buffer: valid until the next document
+        if (auto e = member.unescaped_key().get(key)) return e;
         od::value child = member.value();
         hash128 child_hash;
         scalar* child_leaf = nullptr;
         if (members) {
-          if (escaped) members->usable = false;
+          if (!raw_key_is(raw_key, key)) members->usable = false;
           data_capture::member& m = members->next();
           if (m.key != key) m.key.assign(key);  // reused slots mostly hold the same name
           m.value.k = scalar::kind::missing;
@@ -408,9 +397,9 @@ std::optional<decode_failure> event_decoder::decode(std::string_view raw, const 
   for (auto result : root) {
     od::field member;
     if (auto e = std::move(result).get(member)) return bad_json(e);
+    const char* raw_key = member.key().raw();
     std::string_view key;
-    bool escaped = false;
-    if (auto e = name_of(member, key, escaped)) return bad_json(e);
+    if (auto e = member.unescaped_key().get(key)) return bad_json(e);
     od::value v = member.value();
     int f = -1;
     for (int i = 0; i < f_count && f < 0; ++i)
@@ -431,7 +420,7 @@ std::optional<decode_failure> event_decoder::decode(std::string_view raw, const 
       }
     } else if (key == "data") {
       // Captured members answer /data/* pointers only for the one "data" at_pointer would find.
-      if (++data_members > 1 || escaped) data.usable = false;
+      if (++data_members > 1 || !raw_key_is(raw_key, key)) data.usable = false;
       data.size = 0;
       od::json_type type;
       if (auto e = v.type().get(type)) return bad_json(e);
