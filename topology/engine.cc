@@ -532,6 +532,7 @@ void engine::emit_alerts(segment_state& s, size_t charge_index, timestamp at,
                          output_sink& out) {
   const charge& c = s.version->charges[charge_index];
   charge_progress& cp = s.charges[charge_index];
+  if (cp.alerts_fired >= c.alerts.size()) return;  // the common case: nothing left to fire
   auto included = included_quantity(c);
   if (!included) return;
   const exact q100 = exact::product(cp.quantity, decimal::from_int(100));
