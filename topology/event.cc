@@ -324,7 +324,6 @@ std::vector<group_value> decode_group(const meter& m, std::string_view encoded) 
 struct event_decoder::impl {
   od::parser parser;
   std::string padded;  // the event copied with SIMDJSON_PADDING bytes after it
-  std::string specversion, time_text;  // reused: no allocation per event
   data_capture data;
   scalar pointed;  // read_pointer's result when it is read by at_pointer
 
@@ -381,12 +380,12 @@ std::optional<decode_failure> event_decoder::decode(std::string_view raw, const 
   // One pass over the members: copy the required strings, note type errors, fingerprint data.
   std::array<bool, f_count> present{};
   std::array<bool, f_count> is_string{};
+  // Each required string as read: a view into the parser's string buffer, valid until the next
+  // document or an at_pointer rewind (read_pointer below), so only the fields the engine keeps
+  // are copied out; specversion and time are checked before any at_pointer.
+  std::array<std::string_view, f_count> text{};
   std::array<std::string*, f_count> dest = {nullptr, &out.id, &out.source, &out.type,
                                             &out.subject, nullptr};
-  std::string& specversion = impl_->specversion;
-  std::string& time_text = impl_->time_text;
-  dest[f_specversion] = &specversion;
-  dest[f_time] = &time_text;
   static const hash128 absent_hash = hasher().field("absent").digest();
   hash128 data_hash = absent_hash;
   bool data_invalid = false;
@@ -410,7 +409,8 @@ std::optional<decode_failure> event_decoder::decode(std::string_view raw, const 
       auto e = v.get_string().get(s);
       if (e == simdjson::SUCCESS) {
         is_string[f] = true;
-        dest[f]->assign(s);
+        text[f] = s;
+        if (dest[f]) dest[f]->assign(s);
       } else if (e != simdjson::INCORRECT_TYPE) {
         return bad_json(e);
       } else {
@@ -447,18 +447,19 @@ std::optional<decode_failure> event_decoder::decode(std::string_view raw, const 
     std::string_view name = field_names[i];
     if (!is_string[i])
       return failure(R::invalid_field, "\"" + std::string(name) + "\" is not a string");
-    const std::string& s = *dest[i];
+    const std::string_view s = text[i];
     if (s.empty()) return failure(R::invalid_field, "\"" + std::string(name) + "\" is empty");
     if (s.size() > max_field_bytes && (i == f_id || i == f_source || i == f_subject))
       return failure(R::invalid_field, "\"" + std::string(name) + "\" is " + std::to_string(s.size()) +
                                            " bytes, over the limit of 256");
   }
+  const std::string_view specversion = text[f_specversion], time_text = text[f_time];
   if (specversion != "1.0")
     return failure(R::invalid_field, "specversion is " + quoted_text(specversion) + ", not \"1.0\"");
   auto t = parse_rfc3339(time_text);
   if (!t) return failure(R::invalid_field, t.error().message);
   if (*t > wall_clock + options_.max_future)
-    return failure(R::invalid_field, "time " + time_text + " is more than " +
+    return failure(R::invalid_field, "time " + std::string(time_text) + " is more than " +
                                          std::to_string(options_.max_future.count() / 1000) +
                                          " s ahead of the wall clock");
   if (data_invalid) return failure(R::invalid_field, "\"data\" is not a JSON object");
