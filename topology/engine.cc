@@ -457,7 +457,7 @@ static const std::string& segment_members(engine::segment_state& s) {
 
 // Appends the line's JSON to `out` (a sink's buffer, which may hold earlier lines).
 static void format_line(std::string& out, engine::segment_state& s, const line_fields& f,
-                        int64_t seq) {
+                        int64_t seq, quoted_utc_cache& instants) {
   const catalog& cat = *s.cat;
   const segment& seg = s.seg;
   json_writer w(out);
@@ -467,8 +467,8 @@ static void format_line(std::string& out, engine::segment_state& s, const line_f
   w.member("kind", f.kind);
   if (f.m) w.member("meter", f.m->key);
   w.raw_members(segment_members(s));
-  w.member("window_start", f.window_start);
-  w.member("window_end", f.window_end);
+  w.key("window_start").raw(instants.get(f.window_start));
+  w.key("window_end").raw(instants.get(f.window_end));
   if (f.quantity) w.member("quantity", *f.quantity);
   if (f.segment_quantity) w.member("segment_quantity", *f.segment_quantity);
   w.key("amount").fixed_value(f.amount, cat.rounding_scale, cat.rounding);
@@ -523,8 +523,8 @@ static void format_line(std::string& out, engine::segment_state& s, const line_f
 
 // Writes one charge or adjustment line straight into the sink's buffer.
 static void emit_line(output_sink& out, output_kind kind, engine::segment_state& s,
-                      const line_fields& f, int64_t seq) {
-  format_line(out.begin(kind, s.owner->name), s, f, seq);
+                      const line_fields& f, int64_t seq, quoted_utc_cache& instants) {
+  format_line(out.begin(kind, s.owner->name), s, f, seq, instants);
   out.end();
 }
 
@@ -627,7 +627,7 @@ void engine::close_window(open_window& w, output_sink& out) {
                .field(static_cast<int64_t>(i))
                .field(key.start)
                .digest();
-    emit_line(out, output_kind::charge, s, f, next_seq(s));
+    emit_line(out, output_kind::charge, s, f, next_seq(s), instants_);
     emit_alerts(s, i, timestamp{key.end}, out);
   }
   mark_dirty(s);
@@ -694,7 +694,7 @@ void engine::finalise_segment(segment_state& s, output_sink& out) {
                .field(static_cast<int64_t>(i))
                .field(s.seg.start.ms)
                .digest();
-    emit_line(out, output_kind::charge, s, f, next_seq(s));
+    emit_line(out, output_kind::charge, s, f, next_seq(s), instants_);
   };
 
   for (size_t i = 0; i < charges.size(); ++i) {
@@ -748,7 +748,7 @@ void engine::apply_late(segment_state& s, const decoded_event& ev, int64_t w_sta
     f.next_period = s.final;
     f.cause = &ev;
     f.id = hasher().field("adjustment").field(ev.key).field(static_cast<int64_t>(i)).digest();
-    emit_line(out, output_kind::adjustment, s, f, next_seq(s));
+    emit_line(out, output_kind::adjustment, s, f, next_seq(s), instants_);
   };
 
   for (size_t i = 0; i < charges.size(); ++i) {
