@@ -22,10 +22,14 @@ bool line_reader::fill() {
   if (eof_) return false;
   buffer_.erase(0, begin_);
   begin_ = 0;
-  size_t old = buffer_.size();
-  buffer_.resize(old + block_size);
-  size_t n = std::fread(buffer_.data() + old, 1, block_size, file_);
-  buffer_.resize(old + n);
+  const size_t old = buffer_.size();
+  size_t n = 0;
+  // Read straight into the grown string: resize() would first zero the 4 MiB fread overwrites.
+  // (The lambda returns the length itself: libstdc++ 12 passes it the grown capacity.)
+  buffer_.resize_and_overwrite(old + block_size, [&](char* data, size_t) {
+    n = std::fread(data + old, 1, block_size, file_);
+    return old + n;
+  });
   if (n < block_size) eof_ = true;
   return n > 0;
 }

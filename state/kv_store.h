@@ -47,6 +47,10 @@ class write_batch {
   // Removes every key in [begin, end). An empty or inverted range (begin >= end) removes nothing.
   void del_range(std::string_view begin, std::string_view end);
 
+  // Makes room for `n` more ops: a commit knows roughly how many it adds, and growing the vector
+  // op by op moves every string it holds several times.
+  void reserve_more(size_t n) { ops_.reserve(ops_.size() + n); }
+
   const std::vector<op>& ops() const { return ops_; }
   size_t size() const { return ops_.size(); }
   bool empty() const { return ops_.empty(); }

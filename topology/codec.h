@@ -3,6 +3,7 @@
 // A value that does not decode is reported as corrupt, never read as zero.
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -12,6 +13,9 @@
 
 namespace meterflow {
 
+// Values are the host's bytes (i64, dec) and keys byte-swapped: both assume a little-endian host.
+static_assert(std::endian::native == std::endian::little);
+
 class byte_writer {
  public:
   explicit byte_writer(std::string& out) : out_(out) {}
@@ -19,29 +23,48 @@ class byte_writer {
   byte_writer& i64(int64_t v) { return raw(&v, sizeof v); }
   byte_writer& dec(decimal d) { decimal::rep r = d.raw(); return raw(&r, sizeof r); }
   byte_writer& str(std::string_view s) {
-    uint32_t n = static_cast<uint32_t>(s.size());
-    raw(&n, sizeof n);
-    out_.append(s);
+    const uint32_t n = static_cast<uint32_t>(s.size());
+    put(sizeof n + s.size(), [&](char* p) {
+      std::memcpy(p, &n, sizeof n);
+      std::memcpy(p + sizeof n, s.data(), s.size());
+    });
     return *this;
   }
   // Order-preserving forms for keys.
+  // Big-endian bytes built in a register and appended at once (keys are built per checkpoint
+  // for every dirty segment and window).
   byte_writer& key_i64(int64_t v) {
-    uint64_t u = static_cast<uint64_t>(v) ^ (uint64_t{1} << 63);
-    for (int i = 7; i >= 0; --i) out_ += static_cast<char>((u >> (8 * i)) & 0xff);
-    return *this;
+    const uint64_t be = __builtin_bswap64(static_cast<uint64_t>(v) ^ (uint64_t{1} << 63));
+    return raw(&be, sizeof be);
   }
   byte_writer& key_str(std::string_view s) {
-    uint32_t n = static_cast<uint32_t>(s.size());
-    for (int i = 3; i >= 0; --i) out_ += static_cast<char>((n >> (8 * i)) & 0xff);
-    out_.append(s);
+    const uint32_t be = __builtin_bswap32(static_cast<uint32_t>(s.size()));
+    put(sizeof be + s.size(), [&](char* p) {
+      std::memcpy(p, &be, sizeof be);
+      std::memcpy(p + sizeof be, s.data(), s.size());
+    });
     return *this;
   }
   byte_writer& raw(const void* p, size_t n) {
-    out_.append(static_cast<const char*>(p), n);
+    put(n, [&](char* dest) { std::memcpy(dest, p, n); });
     return *this;
   }
 
  private:
+  // Appends `n` bytes written by `write(char* p)`. Encoders append many 8- and 16-byte values:
+  // inlined here with a constant size, each is a capacity check and a move, where
+  // std::string::append is a call that then calls memcpy.
+  template <class Write>
+  void put(size_t n, Write write) {
+    const size_t old = out_.size();
+    // The lambda returns the new length itself: libstdc++ 12 passes it the grown capacity, not
+    // the size asked for, when the string reallocates.
+    out_.resize_and_overwrite(old + n, [&](char* data, size_t) {
+      write(data + old);
+      return old + n;
+    });
+  }
+
   std::string& out_;
 };
 

@@ -114,20 +114,22 @@ char* format_uint(char* end, u128 v) {
   return p;
 }
 
-void append_uint(std::string& out, u128 v) {
+// Writes the digits of v at `p`; returns their end.
+char* write_uint(char* p, u128 v) {
   char buf[40];  // 2^128 has 39 digits
   char* end = buf + sizeof(buf);
-  out.append(format_uint(end, v), end);
+  const char* begin = format_uint(end, v);
+  return std::copy(begin, static_cast<const char*>(end), p);
 }
 
-// Appends exactly `width` digits of v, zero-padded on the left.
-void append_padded(std::string& out, u128 v, int width) {
+// Writes exactly `width` digits of v at `p`, zero-padded on the left; returns their end.
+char* write_padded(char* p, u128 v, int width) {
   char buf[40];
   char* end = buf + sizeof(buf);
-  const char* p = format_uint(end, v);
-  const std::size_t n = static_cast<std::size_t>(end - p);
-  out.append(std::size_t(width) - std::min(n, std::size_t(width)), '0');
-  out.append(p, n);
+  const char* begin = format_uint(end, v);
+  const std::size_t n = static_cast<std::size_t>(end - begin);
+  p = std::fill_n(p, std::size_t(width) - std::min(n, std::size_t(width)), '0');
+  return std::copy(begin, static_cast<const char*>(end), p);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -288,32 +290,44 @@ std::string decimal::to_fixed(int digits, rounding_mode mode) const {
 }
 
 void decimal::append_to(std::string& out) const {
-  const u128 mag = magnitude(raw_);
-  const u128 unit = pow10_u(scale);
-  if (raw_ < 0) out += '-';
-  u128 whole, frac;
-  divide(mag, unit, whole, frac);
-  append_uint(out, whole);
-  if (frac != 0) {
-    out += '.';
-    append_padded(out, frac, scale);
-    while (out.back() == '0') out.pop_back();
-  }
+  char buf[max_text];
+  out.append(buf, write_to(buf));
 }
 
 void decimal::append_fixed(std::string& out, int digits, rounding_mode mode) const {
+  char buf[max_text];
+  out.append(buf, write_fixed(buf, digits, mode));
+}
+
+char* decimal::write_to(char* p) const {
+  const u128 mag = magnitude(raw_);
+  const u128 unit = pow10_u(scale);
+  if (raw_ < 0) *p++ = '-';
+  u128 whole, frac;
+  divide(mag, unit, whole, frac);
+  p = write_uint(p, whole);
+  if (frac != 0) {
+    *p++ = '.';
+    p = write_padded(p, frac, scale);
+    while (p[-1] == '0') --p;  // the shortest text: no trailing zeros
+  }
+  return p;
+}
+
+char* decimal::write_fixed(char* p, int digits, rounding_mode mode) const {
   check_digits(digits);
   // Rounded on the magnitude, never re-signed: this cannot overflow even at the range edge.
   const u128 q = round_quotient<u128>(magnitude(raw_), pow10_u(scale - digits), mode);
   const u128 unit = pow10_u(digits);
-  if (raw_ < 0 && q != 0) out += '-';  // -0.001 prints as "0.00", not "-0.00"
+  if (raw_ < 0 && q != 0) *p++ = '-';  // -0.001 prints as "0.00", not "-0.00"
   u128 whole, frac;
   divide(q, unit, whole, frac);
-  append_uint(out, whole);
+  p = write_uint(p, whole);
   if (digits > 0) {
-    out += '.';
-    append_padded(out, frac, digits);
+    *p++ = '.';
+    p = write_padded(p, frac, digits);
   }
+  return p;
 }
 
 std::optional<decimal> decimal::checked_add(decimal other) const {
@@ -411,6 +425,17 @@ result<decimal> round_ratio(decimal value, int64_t numerator, int64_t denominato
   if (denominator <= 0 || numerator < 0) {
     return fail("round_ratio: needs numerator >= 0 and denominator > 0, got ",
                 std::to_string(numerator), "/", std::to_string(denominator));
+  }
+  // Everyday amounts and periods fit in 128 bits: the same exact division natively (as
+  // exact::round does). Anything larger, or a result out of range, takes the 256-bit path.
+  const u128 step = pow10_u(decimal::scale - digits);
+  u128 scaled_mag, divisor_mag, rounded;
+  if (!__builtin_mul_overflow(magnitude(value.raw()), u128(numerator), &scaled_mag) &&
+      !__builtin_mul_overflow(u128(denominator), step, &divisor_mag)) {
+    const u128 q = round_quotient<u128>(scaled_mag, divisor_mag, mode);
+    if (!__builtin_mul_overflow(q, step, &rounded)) {
+      if (auto raw = signed_from(rounded, value.is_negative())) return decimal::from_raw(*raw);
+    }
   }
   // value.raw x numerator < 2^190, denominator x 10^12 < 2^103: one exact division in 256 bits,
   // so the tie decision sees the true remainder instead of an already-rounded quotient.

@@ -61,6 +61,10 @@ class decimal {
   void append_to(std::string& out) const;
   void append_fixed(std::string& out, int digits,
                     rounding_mode mode = rounding_mode::half_even) const;
+  // The same texts written at `p`, which has room for max_text bytes; return their end.
+  static constexpr size_t max_text = 48;  // sign, 27 integer digits, point, 12 digits
+  char* write_to(char* p) const;
+  char* write_fixed(char* p, int digits, rounding_mode mode = rounding_mode::half_even) const;
 
   // Checked arithmetic: nullopt on overflow of the 128-bit range.
   std::optional<decimal> checked_add(decimal other) const;

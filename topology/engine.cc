@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <boost/container/small_vector.hpp>
+
 #include "base/assert.h"
 #include "topology/detail/engine_state.h"
 #include "topology/json_writer.h"
@@ -414,6 +416,10 @@ int64_t engine::next_seq(const segment_state& s) {
 
 namespace {
 
+// A window's quantity per group, as its charge line lists them: views of the window's group keys.
+// Nearly every window meter has one group: held inline, no allocation per line.
+using group_quantities = boost::container::small_vector<std::pair<std::string_view, decimal>, 1>;
+
 struct line_fields {
   bool adjustment = false;
   std::string_view kind;
@@ -422,7 +428,7 @@ struct line_fields {
   std::optional<decimal> quantity, segment_quantity;
   decimal amount;
   const usage_cost* cost = nullptr;
-  const std::vector<std::pair<std::string_view, decimal>>* groups = nullptr;
+  const group_quantities* groups = nullptr;
   int64_t events = 0;
   bool prorated = false;
   hash128 id;
@@ -451,7 +457,7 @@ static const std::string& segment_members(engine::segment_state& s) {
 
 // Appends the line's JSON to `out` (a sink's buffer, which may hold earlier lines).
 static void format_line(std::string& out, engine::segment_state& s, const line_fields& f,
-                        int64_t seq) {
+                        int64_t seq, quoted_utc_cache& instants) {
   const catalog& cat = *s.cat;
   const segment& seg = s.seg;
   json_writer w(out);
@@ -461,8 +467,8 @@ static void format_line(std::string& out, engine::segment_state& s, const line_f
   w.member("kind", f.kind);
   if (f.m) w.member("meter", f.m->key);
   w.raw_members(segment_members(s));
-  w.member("window_start", f.window_start);
-  w.member("window_end", f.window_end);
+  w.key("window_start").raw(instants.get(f.window_start));
+  w.key("window_end").raw(instants.get(f.window_end));
   if (f.quantity) w.member("quantity", *f.quantity);
   if (f.segment_quantity) w.member("segment_quantity", *f.segment_quantity);
   w.key("amount").fixed_value(f.amount, cat.rounding_scale, cat.rounding);
@@ -517,8 +523,8 @@ static void format_line(std::string& out, engine::segment_state& s, const line_f
 
 // Writes one charge or adjustment line straight into the sink's buffer.
 static void emit_line(output_sink& out, output_kind kind, engine::segment_state& s,
-                      const line_fields& f, int64_t seq) {
-  format_line(out.begin(kind, s.owner->name), s, f, seq);
+                      const line_fields& f, int64_t seq, quoted_utc_cache& instants) {
+  format_line(out.begin(kind, s.owner->name), s, f, seq, instants);
   out.end();
 }
 
@@ -526,6 +532,7 @@ void engine::emit_alerts(segment_state& s, size_t charge_index, timestamp at,
                          output_sink& out) {
   const charge& c = s.version->charges[charge_index];
   charge_progress& cp = s.charges[charge_index];
+  if (cp.alerts_fired >= c.alerts.size()) return;  // the common case: nothing left to fire
   auto included = included_quantity(c);
   if (!included) return;
   const exact q100 = exact::product(cp.quantity, decimal::from_int(100));
@@ -570,10 +577,10 @@ void engine::close_window(open_window& w, output_sink& out) {
   // Per meter: fold the window into the segment, remembering the window's own quantity.
   struct window_result {
     decimal quantity;
-    std::vector<std::pair<std::string_view, decimal>> groups;  // views of the window's keys
+    group_quantities groups;
     int64_t events = 0;
   };
-  small_map<uint32_t, window_result> results;  // a few meters: one allocation, not one each
+  inline_map<uint32_t, window_result, 4> results;  // as the window's meters: no allocation
   for (auto& [meter_index, wm] : w.meters) {
     const meter& m = cat.meters[meter_index];
     meter_progress& mp = s.meters[meter_index];
@@ -620,7 +627,7 @@ void engine::close_window(open_window& w, output_sink& out) {
                .field(static_cast<int64_t>(i))
                .field(key.start)
                .digest();
-    emit_line(out, output_kind::charge, s, f, next_seq(s));
+    emit_line(out, output_kind::charge, s, f, next_seq(s), instants_);
     emit_alerts(s, i, timestamp{key.end}, out);
   }
   mark_dirty(s);
@@ -687,7 +694,7 @@ void engine::finalise_segment(segment_state& s, output_sink& out) {
                .field(static_cast<int64_t>(i))
                .field(s.seg.start.ms)
                .digest();
-    emit_line(out, output_kind::charge, s, f, next_seq(s));
+    emit_line(out, output_kind::charge, s, f, next_seq(s), instants_);
   };
 
   for (size_t i = 0; i < charges.size(); ++i) {
@@ -741,7 +748,7 @@ void engine::apply_late(segment_state& s, const decoded_event& ev, int64_t w_sta
     f.next_period = s.final;
     f.cause = &ev;
     f.id = hasher().field("adjustment").field(ev.key).field(static_cast<int64_t>(i)).digest();
-    emit_line(out, output_kind::adjustment, s, f, next_seq(s));
+    emit_line(out, output_kind::adjustment, s, f, next_seq(s), instants_);
   };
 
   for (size_t i = 0; i < charges.size(); ++i) {

@@ -262,6 +262,7 @@ class engine {
   // The segment each tenant's events fell in last (most events of a tenant hit the same one),
   // by subscription_book::tenant::index: no hash look-up on the event path.
   std::vector<segment_state*> current_segment_;
+  quoted_utc_cache instants_;  // the window bounds of charge lines, formatted once each
   absl::flat_hash_map<std::pair<const subscription_book::tenant*, int64_t>, int64_t> seq_;
 };
 

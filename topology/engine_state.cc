@@ -139,6 +139,10 @@ std::string engine::window_store_key(const window_key& key) {
 }
 
 void engine::checkpoint(state::write_batch& batch) {
+  // One put or delete per entry of each change list (two per dirty segment: record and chunk).
+  batch.reserve_more(new_dedup_.size() + expired_dedup_blocks_.size() + deleted_segments_.size() +
+                     deleted_chunks_.size() + 2 * dirty_segments_.size() +
+                     deleted_windows_.size() + dirty_windows_.size() + 1);
   // New dedup keys, grouped by expiry (few distinct values: one per billing period end), in
   // order of expiry and, within one, of acceptance.
   for (auto& [expires, keys] : new_dedup_) {

@@ -38,6 +38,22 @@ constexpr std::array<std::string_view, f_count> field_names = {"specversion", "i
                                                                "type", "subject", "time"};
 
 
+// The required field a top-level member name is, or -1. Told apart by length and a letter
+// first, so each member costs one comparison with one name instead of one with each (this runs
+// for every member of every event).
+int required_field(std::string_view key) {
+  int candidate = -1;
+  switch (key.size()) {
+    case 2: candidate = f_id; break;
+    case 4: candidate = key[1] == 'y' ? f_type : f_time; break;
+    case 6: candidate = f_source; break;
+    case 7: candidate = f_subject; break;
+    case 11: candidate = f_specversion; break;
+    default: return -1;
+  }
+  return key == field_names[candidate] ? candidate : -1;
+}
+
 decode_failure failure(dead_letter_reason reason, std::string error) {
   return decode_failure{reason, std::move(error)};
 }
@@ -324,7 +340,6 @@ std::vector<group_value> decode_group(const meter& m, std::string_view encoded) 
 struct event_decoder::impl {
   od::parser parser;
   std::string padded;  // the event copied with SIMDJSON_PADDING bytes after it
-  std::string specversion, time_text;  // reused: no allocation per event
   data_capture data;
   scalar pointed;  // read_pointer's result when it is read by at_pointer
 
@@ -381,12 +396,12 @@ std::optional<decode_failure> event_decoder::decode(std::string_view raw, const 
   // One pass over the members: copy the required strings, note type errors, fingerprint data.
   std::array<bool, f_count> present{};
   std::array<bool, f_count> is_string{};
+  // Each required string as read: a view into the parser's string buffer, valid until the next
+  // document or an at_pointer rewind (read_pointer below), so only the fields the engine keeps
+  // are copied out; specversion and time are checked before any at_pointer.
+  std::array<std::string_view, f_count> text{};
   std::array<std::string*, f_count> dest = {nullptr, &out.id, &out.source, &out.type,
                                             &out.subject, nullptr};
-  std::string& specversion = impl_->specversion;
-  std::string& time_text = impl_->time_text;
-  dest[f_specversion] = &specversion;
-  dest[f_time] = &time_text;
   static const hash128 absent_hash = hasher().field("absent").digest();
   hash128 data_hash = absent_hash;
   bool data_invalid = false;
@@ -401,16 +416,15 @@ std::optional<decode_failure> event_decoder::decode(std::string_view raw, const 
     std::string_view key;
     if (auto e = member.unescaped_key().get(key)) return bad_json(e);
     od::value v = member.value();
-    int f = -1;
-    for (int i = 0; i < f_count && f < 0; ++i)
-      if (key == field_names[i]) f = i;
+    const int f = required_field(key);
     if (f >= 0) {
       present[f] = true;
       std::string_view s;
       auto e = v.get_string().get(s);
       if (e == simdjson::SUCCESS) {
         is_string[f] = true;
-        dest[f]->assign(s);
+        text[f] = s;
+        if (dest[f]) dest[f]->assign(s);
       } else if (e != simdjson::INCORRECT_TYPE) {
         return bad_json(e);
       } else {
@@ -447,18 +461,19 @@ std::optional<decode_failure> event_decoder::decode(std::string_view raw, const 
     std::string_view name = field_names[i];
     if (!is_string[i])
       return failure(R::invalid_field, "\"" + std::string(name) + "\" is not a string");
-    const std::string& s = *dest[i];
+    const std::string_view s = text[i];
     if (s.empty()) return failure(R::invalid_field, "\"" + std::string(name) + "\" is empty");
     if (s.size() > max_field_bytes && (i == f_id || i == f_source || i == f_subject))
       return failure(R::invalid_field, "\"" + std::string(name) + "\" is " + std::to_string(s.size()) +
                                            " bytes, over the limit of 256");
   }
+  const std::string_view specversion = text[f_specversion], time_text = text[f_time];
   if (specversion != "1.0")
     return failure(R::invalid_field, "specversion is " + quoted_text(specversion) + ", not \"1.0\"");
   auto t = parse_rfc3339(time_text);
   if (!t) return failure(R::invalid_field, t.error().message);
   if (*t > wall_clock + options_.max_future)
-    return failure(R::invalid_field, "time " + time_text + " is more than " +
+    return failure(R::invalid_field, "time " + std::string(time_text) + " is more than " +
                                          std::to_string(options_.max_future.count() / 1000) +
                                          " s ahead of the wall clock");
   if (data_invalid) return failure(R::invalid_field, "\"data\" is not a JSON object");

@@ -72,15 +72,20 @@ class hasher {
   std::string spill_;
 };
 
-// 32 lower-case hex digits, appended to `out`.
-inline void append_hex(std::string& out, hash128 h) {
+// 32 lower-case hex digits written at `p`; returns their end.
+inline char* write_hex(char* p, hash128 h) {
   static constexpr char digits[] = "0123456789abcdef";
-  char buf[32];
   for (int i = 0; i < 16; ++i) {
-    buf[15 - i] = digits[(h.hi >> (4 * i)) & 0xf];
-    buf[31 - i] = digits[(h.lo >> (4 * i)) & 0xf];
+    p[15 - i] = digits[(h.hi >> (4 * i)) & 0xf];
+    p[31 - i] = digits[(h.lo >> (4 * i)) & 0xf];
   }
-  out.append(buf, sizeof buf);
+  return p + 32;
+}
+
+// The same, appended to `out`.
+inline void append_hex(std::string& out, hash128 h) {
+  char buf[32];
+  out.append(buf, write_hex(buf, h));
 }
 
 // 32 lower-case hex digits.

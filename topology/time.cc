@@ -169,16 +169,14 @@ result<timestamp> parse_rfc3339(std::string_view text) {
   return timestamp{(days * 86'400 + seconds_of_day) * ms_per_second + millis};
 }
 
-void append_utc(std::string& out, timestamp t) {
+char* write_utc(char* p, timestamp t) {
   const int64_t days = floor_div(t.ms, ms_per_day);
   // Remainder, not t.ms - days * ms_per_day, which overflows near the int64 minimum.
   const int64_t ms_of_day = (t.ms % ms_per_day + ms_per_day) % ms_per_day;
   const civil_date date = civil_from_days(days);
 
   // Longest: "-292277026596-12-04T15:30:07.808Z" (int64 milliseconds span that far).
-  std::array<char, 48> buf{};
-  char* p = buf.data();
-  char* const end = buf.data() + buf.size();
+  char* const end = p + max_utc_text;
   int64_t year = date.year;
   if (year < 0) {
     *p++ = '-';
@@ -209,7 +207,12 @@ void append_utc(std::string& out, timestamp t) {
     two(ms % 100);
   }
   *p++ = 'Z';
-  out.append(buf.data(), p);
+  return p;
+}
+
+void append_utc(std::string& out, timestamp t) {
+  char buf[max_utc_text];
+  out.append(buf, write_utc(buf, t));
 }
 
 std::string format_utc(timestamp t) {

@@ -4,8 +4,10 @@
 // inside billing_schedule, which turns an anchor day and an IANA zone into period boundaries.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <compare>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -39,6 +41,39 @@ result<timestamp> parse_rfc3339(std::string_view text);
 std::string format_utc(timestamp t);
 // The same, appended to `out` (no temporary string).
 void append_utc(std::string& out, timestamp t);
+// The same text written at `p`, which has room for max_utc_text bytes; returns its end.
+inline constexpr size_t max_utc_text = 48;
+char* write_utc(char* p, timestamp t);
+
+// The quoted text ("\"2026-11-03T09:00:00Z\"") of the last few instants asked for. Charge
+// lines repeat their window bounds line after line (every window of a due bucket ends at the
+// same instant, most start an hour before it): finding the text here costs less than
+// formatting it again.
+class quoted_utc_cache {
+ public:
+  std::string_view get(timestamp t) {
+    for (const entry& e : entries_)
+      if (e.size != 0 && e.ms == t.ms) return {e.text, e.size};
+    entry& e = entries_[next_];
+    next_ = (next_ + 1) % entries_.size();
+    char* p = e.text;
+    *p++ = '"';
+    p = write_utc(p, t);
+    *p++ = '"';
+    e.ms = t.ms;
+    e.size = static_cast<size_t>(p - e.text);
+    return {e.text, e.size};
+  }
+
+ private:
+  struct entry {
+    int64_t ms = 0;
+    size_t size = 0;  // 0: unused
+    char text[max_utc_text + 2];
+  };
+  std::array<entry, 4> entries_{};
+  size_t next_ = 0;  // the entry replaced next
+};
 
 // A duration flag or property: "300s", "5m", "48h", "250ms", "2d", or a bare integer meaning
 // milliseconds ("300000"). Non-negative.

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <boost/container/flat_map.hpp>
+#include <boost/container/small_vector.hpp>
 
 #include "topology/engine.h"
 
@@ -20,6 +21,13 @@ using tenant = subscription_book::tenant;
 // lines and iterate in the same order as std::map did (the state encoding depends on it).
 template <class K, class V>
 using small_map = boost::container::flat_map<K, V>;
+// The same with room for N entries inside the object: an open window's meters and their groups
+// need no heap blocks of their own while they fit (one allocation and one dependent cache miss
+// fewer per level, per window and on every event). Windows stay put in their segment's map,
+// so the larger objects are never moved.
+template <class K, class V, size_t N>
+using inline_map = boost::container::flat_map<K, V, std::less<K>,
+                                              boost::container::small_vector<std::pair<K, V>, N>>;
 
 // Per meter, what the closed windows of a segment (and late events) add up to.
 struct meter_progress {
@@ -43,7 +51,7 @@ struct charge_progress {
 };
 
 struct window_meter {
-  small_map<std::string, aggregate> groups;  // by encoded group ("" without group_by)
+  inline_map<std::string, aggregate, 1> groups;  // by encoded group ("" without group_by)
   int64_t events = 0;
 };
 
@@ -51,7 +59,7 @@ struct engine::open_window {
   segment_state* owner = nullptr;
   int64_t start = 0;  // [start, end): its key in the store is (end, tenant, segment start, start)
   int64_t end = 0;
-  small_map<uint32_t, window_meter> meters;
+  inline_map<uint32_t, window_meter, 4> meters;  // most windows see a few of the meters
   bool dirty = false;     // changed since the last checkpoint
   bool stored = false;    // written to the store: closing it must delete its key
   size_t dirty_slot = 0;  // while dirty: its index in engine::dirty_windows_
