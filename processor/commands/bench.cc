@@ -1,7 +1,6 @@
 #include "processor/commands/bench.h"
 
 #include <simdjson.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -57,10 +56,6 @@ struct sizes {
   int64_t kafka_events;
   int partitions;  // of every topic on the development cluster
 };
-// meterflow run's default output topics.
-const std::string output_topics[] = {"rated-charges", "charge-adjustments", "usage-alerts",
-                                     "meter-events-dlq"};
-
 constexpr sizes full_sizes{2'000'000, 1'000'000, 128};
 constexpr sizes quick_sizes{100'000, 30'000, 8};
 
@@ -153,8 +148,7 @@ struct measured {
 double own_cpu_s() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
-  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
-  return s(u.ru_utime) + s(u.ru_stime);
+  return static_cast<double>(detail::cpu_us(u)) / 1e6;
 }
 
 std::string cpu_model() {
@@ -187,8 +181,9 @@ class bench {
                            std::initializer_list<std::string_view> required, seconds limit);
   result<void> produce(const std::string& topic, const fs::path& file, const std::string& key_field);
   result<void> check_topic(const std::string& topic, int64_t expected);
-  // Records ever written to `topic` (its high watermarks added up; retention does not lower it).
-  result<int64_t> records_written(const std::string& topic);
+  // Records ever written to `topic`: its high watermarks added up (retention does not lower
+  // them). With `complete`, also that no partition dropped any (low watermark 0).
+  result<int64_t> records_written(const std::string& topic, bool complete = false);
   result<void> pipe_run(int run);
   result<void> end_to_end_run(int run);
   void add(const char* key, double value) { samples_[key].push_back(value); }
@@ -201,7 +196,6 @@ class bench {
   std::unique_ptr<kafka::consumer> probe_;  // watermark queries only
   fs::path kafka_workload_;
   std::map<std::string, std::vector<double>, std::less<>> samples_;
-  int64_t outputs_written_ = 0;  // to the output topics, by the runs so far (they share them)
 };
 
 result<detail::child_exit> bench::run(const std::string& name,
@@ -278,25 +272,21 @@ result<void> bench::produce(const std::string& topic, const fs::path& file,
 // Every record produced to `topic` is still there: no partition lost records to retention
 // (low watermark 0) and the high watermarks add up to `expected`.
 result<void> bench::check_topic(const std::string& topic, int64_t expected) {
-  int64_t total = 0;
-  for (int p = 0; p < sizes_.partitions; ++p) {
-    auto wm = probe_->query_watermarks({topic, kafka::partition_id{p}}, kafka::millis(30'000));
-    if (!wm) return fail(topic, ": ", wm.error().message);
-    if (wm->low.value != 0)
-      return fail(topic, "[", std::to_string(p), "] dropped its first ", std::to_string(wm->low.value),
-                  " records (the development cluster keeps ~5 MiB per partition): use more partitions");
-    total += wm->high.value;
-  }
-  if (total != expected)
-    return fail(topic, " holds ", std::to_string(total), " records, expected ", std::to_string(expected));
+  auto total = records_written(topic, true);
+  if (!total) return std::unexpected(total.error());
+  if (*total != expected)
+    return fail(topic, " holds ", std::to_string(*total), " records, expected ", std::to_string(expected));
   return {};
 }
 
-result<int64_t> bench::records_written(const std::string& topic) {
+result<int64_t> bench::records_written(const std::string& topic, bool complete) {
   int64_t total = 0;
   for (int p = 0; p < sizes_.partitions; ++p) {
     auto wm = probe_->query_watermarks({topic, kafka::partition_id{p}}, kafka::millis(30'000));
     if (!wm) return fail(topic, ": ", wm.error().message);
+    if (complete && wm->low.value != 0)
+      return fail(topic, "[", std::to_string(p), "] dropped its first ", std::to_string(wm->low.value),
+                  " records (the development cluster keeps ~5 MiB per partition): use more partitions");
     total += wm->high.value;
   }
   return total;
@@ -325,10 +315,20 @@ result<void> bench::pipe_run(int run) {
 
 result<void> bench::end_to_end_run(int run) {
   const std::string name = "run-" + std::to_string(run), app = "bench-" + std::to_string(run);
-  if (auto r = cluster_->create_topic(app + "-state-changelog", sizes_.partitions); !r) return r;
+  // The run's own changelog (co-partitioned, as the runtime requires) and output topics (as
+  // wide), so that what it wrote is what they hold.
+  const std::string changelog = app + "-state-changelog";
+  const std::map<std::string, std::string> outputs = {{"charges.topic", app + "-rated-charges"},
+                                                      {"adjustments.topic", app + "-charge-adjustments"},
+                                                      {"alerts.topic", app + "-usage-alerts"},
+                                                      {"dlq.topic", app + "-dlq"}};
+  if (auto r = cluster_->create_topic(changelog, sizes_.partitions); !r) return r;
+  for (const auto& [property, topic] : outputs)
+    if (auto r = cluster_->create_topic(topic, sizes_.partitions); !r) return r;
   const fs::path config = scratch_ / (name + ".properties");
   {
     std::ofstream out(config);
+    for (const auto& [property, topic] : outputs) out << property << '=' << topic << '\n';
     out << "application.id=" << app << "\nbootstrap.servers=" << cluster_->bootstraps()
         << "\nstate.dir=" << (scratch_ / (name + "-state")).string()
         << "\ncatalog=" << (kafka_workload_ / "catalog.json").string()
@@ -343,18 +343,16 @@ result<void> bench::end_to_end_run(int run) {
   if ((*m)["records"] != expected)
     return fail(name, ": processed ", format((*m)["records"], 0), " of ", format(expected, 0), " records");
   // What the run wrote, per input record: the cost the broker carries beside the pipe's one.
-  int64_t outputs_now = 0;
-  for (const std::string& t : output_topics) {
-    auto n = records_written(t);
+  int64_t output_records = 0;
+  for (const auto& [property, topic] : outputs) {
+    auto n = records_written(topic);
     if (!n) return std::unexpected(n.error());
-    outputs_now += *n;
+    output_records += *n;
   }
-  auto changelog = records_written(app + "-state-changelog");
-  if (!changelog) return std::unexpected(changelog.error());
-  add("changelog_records_per_event", static_cast<double>(*changelog) / expected);
-  add("output_records_per_event",
-      static_cast<double>(outputs_now - outputs_written_) / expected);
-  outputs_written_ = outputs_now;
+  auto changelog_records = records_written(changelog);
+  if (!changelog_records) return std::unexpected(changelog_records.error());
+  add("changelog_records_per_event", static_cast<double>(*changelog_records) / expected);
+  add("output_records_per_event", static_cast<double>(output_records) / expected);
   add("end_to_end_cpu_us_per_event", (m->cpu_s + m->broker_cpu_s) * 1e6 / expected);
   const double eps = (*m)["events_per_s"];
   add("end_to_end_eps", eps);
@@ -375,10 +373,8 @@ result<void> bench::kafka() {
   auto cluster = kafka::dev_cluster::create(1);
   if (!cluster) return std::unexpected(cluster.error());
   cluster_ = std::move(*cluster);
-  // Co-partitioned input, subscriptions and changelogs (the runtime checks it); outputs as wide.
+  // Co-partitioned input and subscriptions (the runtime checks it); each run adds its own topics.
   for (const char* topic : {"meter-events", "subscriptions"})
-    if (auto r = cluster_->create_topic(topic, sizes_.partitions); !r) return r;
-  for (const std::string& topic : output_topics)
     if (auto r = cluster_->create_topic(topic, sizes_.partitions); !r) return r;
   kafka::consumer_options co;
   co.bootstrap = cluster_->bootstraps();

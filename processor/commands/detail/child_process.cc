@@ -108,9 +108,13 @@ int run_measure_command(const std::string& rusage_file, const std::vector<std::s
   while (wait4(pid, &wait_status, 0, &usage) < 0)
     if (errno != EINTR) return 2;
   std::ofstream out(rusage_file);
-  auto us = [](const timeval& t) { return static_cast<int64_t>(t.tv_sec) * 1'000'000 + t.tv_usec; };
-  out << status_of(wait_status) << ' ' << usage.ru_maxrss << ' ' << us(usage.ru_utime) + us(usage.ru_stime) << '\n';
+  out << status_of(wait_status) << ' ' << usage.ru_maxrss << ' ' << cpu_us(usage) << '\n';
   return out.flush() ? 0 : 2;
+}
+
+int64_t cpu_us(const rusage& usage) {
+  auto us = [](const timeval& t) { return static_cast<int64_t>(t.tv_sec) * 1'000'000 + t.tv_usec; };
+  return us(usage.ru_utime) + us(usage.ru_stime);
 }
 
 std::string tail_of(const std::filesystem::path& file, int lines) {

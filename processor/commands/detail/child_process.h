@@ -9,7 +9,10 @@
 // command's wait4 rusage: the command's peak plus at most the intermediary's few MiB.
 #pragma once
 
+#include <sys/resource.h>
+
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -37,6 +40,9 @@ result<child_exit> run_measured(const std::string& self, const std::vector<std::
 // `meterflow bench measure --rusage FILE -- COMMAND...` (hidden): runs COMMAND as its child and
 // writes "<status> <ru_maxrss KiB> <CPU µs>\n" to FILE. Returns 0, or 2 if COMMAND could not be run.
 int run_measure_command(const std::string& rusage_file, const std::vector<std::string>& argv);
+
+// User + system CPU time in a rusage, µs.
+int64_t cpu_us(const rusage& usage);
 
 // The last `lines` lines of a text file, for error messages ("" if unreadable).
 std::string tail_of(const std::filesystem::path& file, int lines);
