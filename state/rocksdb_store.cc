@@ -9,7 +9,9 @@
 #include <rocksdb/write_batch.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <utility>
+#include <vector>
 
 namespace meterflow::state {
 namespace {
@@ -58,6 +60,42 @@ rocksdb::Options make_options(const rocksdb_options& o) {
   return options;
 }
 
+// The order a batch's operations go into RocksDB's batch, and the bytes that batch will take.
+//
+// Point operations are applied in key order: the memtable is a skip list, and an insert right
+// after the previous key reuses the path found for it, where a random key is searched from the
+// top (about 20 cache misses in a memtable of a million entries; a commit holds tens of
+// thousands of keys in no useful order). The reordering changes no outcome: within a run of
+// point operations, operations on different keys commute and those on one key keep their order
+// (a stable sort); a range delete is a barrier nothing is moved across, as its effect depends on
+// which writes come before it.
+struct batch_plan {
+  std::vector<uint32_t> order;
+  size_t bytes = 0;
+};
+
+batch_plan plan_batch(const write_batch& batch) {
+  const auto& ops = batch.ops();
+  batch_plan plan;
+  plan.order.resize(ops.size());
+  // WriteBatch layout: a 12-byte header, then per operation a tag, two varint32 lengths
+  // (at most 5 bytes each) and the bytes themselves.
+  plan.bytes = 12;
+  for (uint32_t i = 0; i < ops.size(); ++i) {
+    plan.order[i] = i;
+    plan.bytes += 11 + ops[i].key.size() + ops[i].value.size();
+  }
+  auto by_key = [&ops](uint32_t a, uint32_t b) { return ops[a].key < ops[b].key; };
+  auto run_start = plan.order.begin();
+  for (auto it = plan.order.begin(); it != plan.order.end(); ++it) {
+    if (ops[*it].kind != write_batch::op_kind::del_range) continue;
+    std::stable_sort(run_start, it, by_key);
+    run_start = it + 1;
+  }
+  std::stable_sort(run_start, plan.order.end(), by_key);
+  return plan;
+}
+
 }  // namespace
 
 result<void> rocksdb_options::validate() const {
@@ -104,8 +142,18 @@ result<std::optional<std::string>> rocksdb_store::get(std::string_view key) {
 
 result<void> rocksdb_store::write(const write_batch& batch) {
   if (!db_) return fail("rocksdb write ", options_.path, ": store is closed");
-  rocksdb::WriteBatch wb;
-  for (const auto& o : batch.ops()) {
+  const batch_plan plan = plan_batch(batch);
+  // One batch buffer per thread, cleared and reused: a commit's batch is megabytes, and a fresh
+  // one each time is grown by appends (copied over and over) and first-touched page by page.
+  // A thread writes one store at a time, so the stores of its tasks can share it.
+  thread_local rocksdb::WriteBatch wb;
+  if (wb.Data().capacity() < plan.bytes) {
+    wb = rocksdb::WriteBatch(plan.bytes + plan.bytes / 4);
+  } else {
+    wb.Clear();
+  }
+  for (uint32_t i : plan.order) {
+    const write_batch::op& o = batch.ops()[i];
     rocksdb::Status status;
     switch (o.kind) {
       case write_batch::op_kind::put:
