@@ -78,6 +78,12 @@ result<std::unique_ptr<state::rocksdb_store>> open_task_store(const std::string&
   // bounds that to 2-4 GiB and still holds several commits per flush.
   ro.write_buffer_bytes = 16ull << 20;
   ro.block_cache_bytes = 16ull << 20;  // read only when a task opens
+  // No RocksDB write-ahead log: the changelog is the store's log, as in Kafka Streams. A crash
+  // loses what sat in the memtables; the store then holds an earlier, consistent state (its
+  // metadata and changelog position "P" are written in the same batches), and opening the task
+  // replays the changelog from that position (restore() below). The log cost a second copy of
+  // every commit through the kernel: ~10 % of `meterflow run`'s CPU on the benchmark.
+  ro.disable_wal = true;
   return state::rocksdb_store::open(ro);
 }
 
