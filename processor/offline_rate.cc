@@ -10,7 +10,6 @@
 #include <simdjson.h>
 
 #include "processor/line_reader.h"
-#include "state/memory_store.h"
 #include "state/rocksdb_store.h"
 #include "topology/json_writer.h"
 
@@ -197,22 +196,24 @@ result<rate_summary> run_rate(const rate_options& o) {
   auto cat = load_catalog(o.catalog_path);
   if (!cat) return std::unexpected(cat.error());
 
-  state_dir_guard dir(o.state == state_backend::rocksdb ? o.state_dir : "unused");
-  std::unique_ptr<state::kv_store> store;
-  if (o.state == state_backend::rocksdb) {
+  const bool persist = o.state == state_backend::rocksdb;
+  state_dir_guard dir(persist ? o.state_dir : "unused");
+  std::unique_ptr<state::rocksdb_store> store;
+  if (persist) {
     state::rocksdb_options ro;
     ro.path = dir.path();
     ro.disable_wal = true;  // the input file is the source of truth for an offline run
     auto opened = state::rocksdb_store::open(ro);
     if (!opened) return std::unexpected(opened.error());
     store = std::move(*opened);
-  } else {
-    store = state::memory_store::create();
   }
 
-  engine e(o.engine, *cat);
+  engine_options eo = o.engine;
+  eo.persist = persist;
+  engine e(eo, *cat);
   if (auto s = load_subscriptions(o.subscriptions_path, e); !s) return std::unexpected(s.error());
-  if (auto r = e.restore(*store); !r) return std::unexpected(r.error());
+  if (store)
+    if (auto r = e.restore(*store); !r) return std::unexpected(r.error());
 
   auto events = line_reader::open(o.events_path);
   if (!events) return std::unexpected(events.error());
@@ -233,6 +234,7 @@ result<rate_summary> run_rate(const rate_options& o) {
   rate_summary summary;
   file_sink sink(**out, dlq.get(), alerts.get(), summary);
   auto commit = [&]() -> result<void> {
+    if (!store) return {};
     state::write_batch batch;
     e.checkpoint(batch);
     return store->write(batch);

@@ -9,6 +9,9 @@
 
 namespace meterflow {
 
+// Where an offline run keeps its state. `memory`: in the engine's own structures only, nothing
+// checkpointed (nothing would ever read it back). `rocksdb`: checkpointed into RocksDB every
+// `commit_every` events, as a task of `meterflow run` does.
 enum class state_backend { memory, rocksdb };
 
 struct rate_options {
@@ -22,7 +25,7 @@ struct rate_options {
   engine_options engine;
   state_backend state = state_backend::rocksdb;  // Default: RocksDB in a temporary directory.
   std::string state_dir;          // Default: a fresh directory under $TMPDIR, removed afterwards.
-  int64_t commit_every = 50'000;  // Events between state commits. Default: 50,000.
+  int64_t commit_every = 50'000;  // Events between state commits (RocksDB). Default: 50,000.
 };
 
 struct rate_summary {

@@ -308,24 +308,26 @@ bool engine::too_late(std::string_view raw, const decoded_event& ev, const perio
 // map nodes instead of searching the maps per event. std::map nodes are stable until erased;
 // expire() and checkpoint() forget the cached ones when they erase any.
 void engine::note_new_dedup(int64_t expires, hash128 key, hash128 fingerprint) {
-  if (!last_dedup_live_ || !last_new_dedup_ || last_dedup_expires_ != expires) {
+  const bool persist = options_.persist;
+  if (!last_dedup_live_ || (persist && !last_new_dedup_) || last_dedup_expires_ != expires) {
     last_dedup_live_ = &dedup_live_[expires];
-    last_new_dedup_ = &new_dedup_[expires];
+    if (persist) last_new_dedup_ = &new_dedup_[expires];
     last_dedup_expires_ = expires;
   }
   ++*last_dedup_live_;
-  last_new_dedup_->emplace_back(key, fingerprint);
+  if (persist) last_new_dedup_->emplace_back(key, fingerprint);
 }
 
+// Without persistence nothing is marked: no checkpoint would ever take the lists.
 void engine::mark_dirty(segment_state& s) {
-  if (s.dirty) return;
+  if (s.dirty || !options_.persist) return;
   s.dirty = true;
   s.dirty_slot = dirty_segments_.size();
   dirty_segments_.push_back(&s);
 }
 
 void engine::mark_dirty(open_window& w) {
-  if (w.dirty) return;
+  if (w.dirty || !options_.persist) return;
   w.dirty = true;
   w.dirty_slot = dirty_windows_.size();
   dirty_windows_.push_back(&w);
@@ -382,8 +384,9 @@ void update_window_quantity(const meter& m, meter_progress& mp, std::optional<de
 
 // Adds a window's aggregate for one group into a meter's progress. The unique_count members of
 // `a` move into the segment's set (node splicing, no string copies): `a` dies right after.
+// `persist`: note what changed for the next checkpoint (engine_options::persist).
 void merge_into(const meter& m, meter_progress& mp, int64_t window_start,
-                const std::string& group, aggregate& a) {
+                const std::string& group, aggregate& a, bool persist) {
   if (!m.window_agg) {
     if (m.agg == aggregation::unique_count) {
       if (a.count == 0) return;  // as aggregate::merge
@@ -391,7 +394,7 @@ void merge_into(const meter& m, meter_progress& mp, int64_t window_start,
       while (a.member_count() != 0) {
         auto r = members.insert(a.distinct->extract(a.distinct->begin()));
         // New members reach the store in the next checkpoint's chunk (engine_state.cc).
-        if (r.inserted) mp.unsaved_members.push_back(&*r.position);
+        if (r.inserted && persist) mp.unsaved_members.push_back(&*r.position);
       }
       mp.closed.count += a.count;
     } else {
@@ -404,7 +407,7 @@ void merge_into(const meter& m, meter_progress& mp, int64_t window_start,
   std::optional<decimal> old_value;
   if (!inserted) old_value = it->second.quantity(*m.window_agg);
   it->second.merge(*m.window_agg, a);
-  mp.unsaved_results.push_back(it->first);  // for the next checkpoint's delta chunk
+  if (persist) mp.unsaved_results.push_back(it->first);  // for the next checkpoint's delta chunk
   update_window_quantity(m, mp, old_value, it->second.quantity(*m.window_agg));
 }
 
@@ -596,7 +599,7 @@ void engine::close_window(open_window& w, output_sink& out) {
                   timestamp{key.start}, group);
       else if (wm.groups.size() > 1)  // one group: the window's quantity is the group's
         whole.merge(m.agg, a);
-      merge_into(m, mp, key.start, group, a);
+      merge_into(m, mp, key.start, group, a, options_.persist);
     }
     wr.quantity = !m.window_agg && wm.groups.size() == 1 ? wr.groups.front().second
                                                           : whole.quantity(m.agg);
@@ -725,7 +728,7 @@ void engine::apply_late(segment_state& s, const decoded_event& ev, int64_t w_sta
     aggregate one;
     one.add(window_kind(m), r.value, r.text, ev.time, ev.id);
     touched[r.meter] = one.quantity(window_kind(m));  // before merge_into takes its members
-    merge_into(m, s.meters[r.meter], w_start, r.group, one);
+    merge_into(m, s.meters[r.meter], w_start, r.group, one, options_.persist);
   }
 
   const auto& charges = s.version->charges;
@@ -852,7 +855,7 @@ void engine::expire() {
         deleted_chunks_.push_back(delta_chunk_key(k.tenant->name, k.start, chunk));
       if (it->second->dirty) dirty_segments_[it->second->dirty_slot] = nullptr;
       segments_.erase(it);
-      deleted_segments_.push_back(k);
+      if (options_.persist) deleted_segments_.push_back(k);
     }
     segment_expiry_.erase(segment_expiry_.begin());
   }

@@ -41,6 +41,10 @@ struct engine_options {
   millis grace{300'000};             // Lateness allowed before a window closes. Default: 300 s.
   millis settlement{172'800'000};    // After a period ends, how long events are still accepted. Default: 48 h.
   decoder_options decoder;           // max.event.bytes, max.future.
+  // Whether the engine keeps the change lists checkpoint() writes out. Off, state lives in the
+  // engine's memory only and checkpoint() must not be called: for a run whose state is never
+  // read back (`meterflow rate --state memory`). Default: on.
+  bool persist = true;
   result<void> validate() const;
 };
 

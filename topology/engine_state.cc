@@ -21,6 +21,7 @@
 
 #include <algorithm>
 
+#include "base/assert.h"
 #include "topology/codec.h"
 #include "topology/detail/engine_state.h"
 
@@ -139,6 +140,7 @@ std::string engine::window_store_key(const window_key& key) {
 }
 
 void engine::checkpoint(state::write_batch& batch) {
+  MF_ASSERT(options_.persist, "engine::checkpoint on an engine without persistence");
   // One put or delete per entry of each change list (two per dirty segment: record and chunk).
   batch.reserve_more(new_dedup_.size() + expired_dedup_blocks_.size() + deleted_segments_.size() +
                      deleted_chunks_.size() + 2 * dirty_segments_.size() +

@@ -313,6 +313,34 @@ TEST_P(EnginePropertyTest, CheckpointAndRestoreGiveTheSameRecordsAsOneRun) {
   EXPECT_EQ(e->counters().dead_letters, fresh->counters().dead_letters);
 }
 
+// An engine without persistence (`meterflow rate --state memory`) keeps no change lists, and
+// must emit exactly what a persisting engine does, over periods that expire and settle.
+TEST_P(EnginePropertyTest, WithoutPersistenceTheRecordsAreTheSame) {
+  auto cat = load_catalog();
+  auto g = generate(GetParam(), 3000, 24 * 70);
+  auto persisting = make_engine(cat);
+  std::vector<output_record> with_store;
+  auto store = state::memory_store::create();
+  for (size_t i = 0; i < g.events.size(); ++i) {
+    persisting->process(g.events[i], wall, with_store);
+    if (i % 500 == 499) {
+      state::write_batch batch;
+      persisting->checkpoint(batch);
+      ASSERT_OK(store->write(batch));
+    }
+  }
+  persisting->finish(with_store);
+  engine_options o;
+  o.persist = false;
+  auto memory_only = make_engine(cat, o);
+  auto without = run(*memory_only, g.events, true);
+  ASSERT_EQ(without.size(), with_store.size());
+  for (size_t i = 0; i < with_store.size(); ++i)
+    EXPECT_EQ(without[i].value, with_store[i].value) << "record " << i;
+  EXPECT_EQ(memory_only->counters().accepted, persisting->counters().accepted);
+  EXPECT_EQ(memory_only->counters().duplicates, persisting->counters().duplicates);
+}
+
 // Dedup keys and segments leave the store once their period is past the settlement window, so
 // state stays bounded without a dedup window shorter than the acceptance window.
 TEST(EngineStateTest, ExpiredStateLeavesTheStore) {
