@@ -2,7 +2,7 @@
 // written by meterflow-gen, with the in-memory and the RocksDB state backend.
 //
 //   meterflow-bench-rate --dir DIR [--runs N (3)] [--backend both|memory|rocksdb] [--tmp DIR]
-//                        [--commit-every N (50000)] [--window-ms N (3600000)]
+//                        [--commit-every N (200000)] [--window-ms N (3600000)]
 //
 // Per backend: events/s (input lines / elapsed_ns of the event loop, as run_rate reports it)
 // median, min and max over the runs; events per CPU second (input lines / user+system CPU time
@@ -172,13 +172,13 @@ const char* name(state_backend b) { return b == state_backend::memory ? "memory"
 
 int main(int argc, char** argv) {
   std::string dir, tmp_root, backend = "both";
-  int64_t runs = 3, commit_every = 50'000, window_ms = 3'600'000;
+  int64_t runs = 3, commit_every = 200'000, window_ms = 3'600'000;
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
     if (a == "-h" || a == "--help") {
       std::printf(
           "usage: meterflow-bench-rate --dir DIR [--runs N (3)] [--backend both|memory|rocksdb]\n"
-          "                            [--tmp DIR] [--commit-every N (50000)]\n"
+          "                            [--tmp DIR] [--commit-every N (200000)]\n"
           "                            [--window-ms N (3600000)]\n");
       return 0;
     }

@@ -128,7 +128,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"rocksdb", "memory"}));
   r->add_option("--state-dir", rate.state_dir,
                 "RocksDB directory (default: a temporary one, removed afterwards)");
-  r->add_option("--commit-every", rate.commit_every, "Events between state commits (default 50000)")
+  r->add_option("--commit-every", rate.commit_every, "Events between state commits (default 200000)")
       ->check(CLI::PositiveNumber);
 
   std::string catalog_path;

@@ -25,7 +25,12 @@ struct rate_options {
   engine_options engine;
   state_backend state = state_backend::rocksdb;  // Default: RocksDB in a temporary directory.
   std::string state_dir;          // Default: a fresh directory under $TMPDIR, removed afterwards.
-  int64_t commit_every = 50'000;  // Events between state commits (RocksDB). Default: 50,000.
+  // Events between state commits (RocksDB). Offline nothing waits on a commit: it bounds the
+  // change lists held in memory and the batch written (about 50 MB at the default), and each
+  // commit re-writes every segment and open window touched since the last one, so fewer are
+  // cheaper (2 M events of a 10,000-tenant day: 235k events/s at 50,000, 300k at 200,000).
+  // Default: 200,000.
+  int64_t commit_every = 200'000;
 };
 
 struct rate_summary {
