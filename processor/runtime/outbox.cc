@@ -26,19 +26,36 @@ bool decode_entry(byte_reader& rd, entry& e) {
 
 }  // namespace
 
-struct chunk_writer::compressor {
+struct chunk_writer::workspace {
+  std::string raw;         // the chunk being filled
+  std::string compressed;  // seal()'s output buffer, kept at its largest size
   ZSTD_CCtx* cctx = ZSTD_createCCtx();
-  ~compressor() { ZSTD_freeCCtx(cctx); }
+  bool in_use = false;
+  workspace() { MF_ASSERT(cctx != nullptr, "ZSTD_createCCtx failed"); }
+  ~workspace() { ZSTD_freeCCtx(cctx); }
 };
 
-chunk_writer::chunk_writer() : zstd_(std::make_unique<compressor>()) {
-  MF_ASSERT(zstd_->cctx != nullptr, "ZSTD_createCCtx failed");
+chunk_writer::workspace& chunk_writer::thread_workspace() {
+  thread_local workspace w;
+  return w;
 }
 
-chunk_writer::~chunk_writer() = default;
+chunk_writer::chunk_writer() : ws_(thread_workspace()) {
+  MF_ASSERT(!ws_.in_use, "a second outbox chunk_writer on one thread");
+  ws_.in_use = true;
+  ws_.raw.clear();
+}
+
+chunk_writer::~chunk_writer() {
+  ws_.raw.clear();
+  ws_.in_use = false;
+}
+
+bool chunk_writer::empty() const { return ws_.raw.empty(); }
+bool chunk_writer::full() const { return ws_.raw.size() >= chunk_raw_bytes; }
 
 void chunk_writer::add(const output_record& r, int64_t source_offset) {
-  byte_writer(raw_)
+  byte_writer(ws_.raw)
       .u8(static_cast<uint8_t>(r.kind))
       .u8(static_cast<uint8_t>(r.reason))
       .i64(source_offset)
@@ -48,15 +65,17 @@ void chunk_writer::add(const output_record& r, int64_t source_offset) {
 }
 
 std::string chunk_writer::seal() {
-  const auto raw_size = static_cast<uint32_t>(raw_.size());
-  std::string value(sizeof raw_size + ZSTD_compressBound(raw_.size()), '\0');
-  std::memcpy(value.data(), &raw_size, sizeof raw_size);
-  const size_t n = ZSTD_compressCCtx(zstd_->cctx, value.data() + sizeof raw_size, value.size() - sizeof raw_size,
-                                     raw_.data(), raw_.size(), zstd_level);
+  const std::string& raw = ws_.raw;
+  std::string& out = ws_.compressed;
+  const auto raw_size = static_cast<uint32_t>(raw.size());
+  const size_t bound = sizeof raw_size + ZSTD_compressBound(raw.size());
+  if (out.size() < bound) out.resize(bound);
+  std::memcpy(out.data(), &raw_size, sizeof raw_size);
+  const size_t n = ZSTD_compressCCtx(ws_.cctx, out.data() + sizeof raw_size, out.size() - sizeof raw_size,
+                                     raw.data(), raw.size(), zstd_level);
   MF_ASSERT(!ZSTD_isError(n), ZSTD_getErrorName(n));  // fails only on a too small buffer
-  value.resize(sizeof raw_size + n);
-  raw_.clear();
-  return value;
+  ws_.raw.clear();
+  return std::string(out.data(), sizeof raw_size + n);
 }
 
 result<void> decode_chunk(std::string_view value, std::vector<entry>& out) {

@@ -344,16 +344,17 @@ result<void> task::prepare_commit() {
   engine_->checkpoint(batch_);
   outbox_batch& out = outbox_.emplace_back();
   out.records.reserve(fresh_.size());
+  outbox::chunk_writer chunk;  // encodes them for the store and the changelog
   auto seal = [&] {
     out.keys.push_back(outbox_key(outbox_seq_++));
-    batch_.put(out.keys.back(), chunk_.seal());
+    batch_.put(out.keys.back(), chunk.seal());
   };
   for (size_t i = 0; i < fresh_.size(); ++i) {
-    chunk_.add(fresh_[i], fresh_offsets_[i]);
-    if (chunk_.full()) seal();
+    chunk.add(fresh_[i], fresh_offsets_[i]);
+    if (chunk.full()) seal();
     out.records.push_back({std::move(fresh_[i]), fresh_offsets_[i]});
   }
-  if (!chunk_.empty()) seal();
+  if (!chunk.empty()) seal();
   fresh_.clear();
   fresh_offsets_.clear();
   ++commit_seq_;

@@ -149,7 +149,6 @@ class task {
   std::vector<output_record> fresh_;       // emitted since the last prepare_commit
   std::vector<int64_t> fresh_offsets_;     // source offset per fresh record (dead letters)
   std::deque<outbox_batch> outbox_;          // prepared batches not yet marked published
-  outbox::chunk_writer chunk_;               // encodes them for the store and the changelog
   size_t outputs_produced_ = 0;              // of those, the first ones whose outputs were produced
   state::write_batch batch_;               // the prepared batch (for the changelog)
   state::write_batch unsent_;              // published-marks not yet on the changelog
