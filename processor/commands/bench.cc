@@ -342,12 +342,13 @@ result<void> bench::end_to_end_run(int run) {
   const auto expected = static_cast<double>(sizes_.kafka_events);
   if ((*m)["records"] < expected)
     return fail(name, ": processed ", format((*m)["records"], 0), " of ", format(expected, 0), " records");
-  // More is not an error: a group rebalance during the run (a stream thread's consumer joining
-  // late, a session lost to a starved CPU) hands partitions over at their last commit, and the
-  // records after it are processed again (their effects were never committed). Throughput counts
-  // each input record once.
+  // More is not an error: after a group rebalance during the run the new owner of a partition
+  // reads it again from the last commit. The run counts every record its tasks are handed, so
+  // records delivered again count twice, whether processed again (after the last commit) or
+  // recognised and skipped (before the task's own position). Throughput counts each input
+  // record once.
   if ((*m)["records"] > expected)
-    std::fprintf(stderr, "bench: %s: %s records processed a second time after a rebalance\n",
+    std::fprintf(stderr, "bench: %s: %s records delivered a second time after a rebalance\n",
                  name.c_str(), format((*m)["records"] - expected, 0).c_str());
   // What the run wrote, per input record: the cost the broker carries beside the pipe's one.
   int64_t output_records = 0;
