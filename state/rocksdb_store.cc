@@ -172,6 +172,9 @@ result<void> rocksdb_store::write(const write_batch& batch) {
   rocksdb::WriteOptions write_options;
   write_options.disableWAL = options_.disable_wal;
   rocksdb::Status status = db_->Write(write_options, &wb);
+  // An outsized batch (a restore's, a long-stalled commit's) is not kept for the thread's life.
+  constexpr size_t kept_batch_bytes = 128ull << 20;
+  if (wb.Data().capacity() > kept_batch_bytes) wb = rocksdb::WriteBatch();
   if (!status.ok()) return rocksdb_error("write", options_.path, status);
   return {};
 }
