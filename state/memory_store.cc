@@ -42,12 +42,6 @@ result<std::optional<std::string>> memory_store::get(std::string_view key) {
 void memory_store::put(std::string_view key, std::string_view value) {
   auto it = entries_.find(key);
   if (it != entries_.end()) {
-    // Overwrites mostly keep the size (a segment or window record re-encoded at each commit):
-    // reuse the buffer then, instead of a new allocation and a free.
-    if (value.size() == it->value_size) {
-      std::memcpy(it->bytes.get() + it->key_size, value.data(), value.size());
-      return;
-    }
     it->bytes = concat(key, value);
     it->value_size = static_cast<uint32_t>(value.size());
     return;
