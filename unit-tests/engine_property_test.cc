@@ -313,6 +313,33 @@ TEST_P(EnginePropertyTest, CheckpointAndRestoreGiveTheSameRecordsAsOneRun) {
   EXPECT_EQ(e->counters().dead_letters, fresh->counters().dead_letters);
 }
 
+// What a checkpoint writes: every put's key and value, and the puts under a key prefix.
+struct batch_view {
+  std::vector<std::pair<std::string, std::string>> puts;
+  bool any_put_contains(std::string_view text) const {
+    for (const auto& [k, v] : puts)
+      if (v.find(text) != std::string::npos) return true;
+    return false;
+  }
+  int puts_with_prefix(char prefix) const {
+    int n = 0;
+    for (const auto& [k, v] : puts) n += !k.empty() && k[0] == prefix;
+    return n;
+  }
+};
+
+batch_view checkpoint_into(engine& e, state::kv_store& store) {
+  state::write_batch batch;
+  e.checkpoint(batch);
+  batch_view view;
+  for (const auto& op : batch.ops()) {
+    EXPECT_NE(op.kind, state::write_batch::op_kind::del_range) << "a changelog has no range deletes";
+    if (op.kind == state::write_batch::op_kind::put) view.puts.emplace_back(op.key, op.value);
+  }
+  EXPECT_OK(store.write(batch));
+  return view;
+}
+
 // An engine without persistence (`meterflow rate --state memory`) keeps no change lists, and
 // must emit exactly what a persisting engine does, over periods that expire and settle.
 TEST_P(EnginePropertyTest, WithoutPersistenceTheRecordsAreTheSame) {
@@ -323,11 +350,7 @@ TEST_P(EnginePropertyTest, WithoutPersistenceTheRecordsAreTheSame) {
   auto store = state::memory_store::create();
   for (size_t i = 0; i < g.events.size(); ++i) {
     persisting->process(g.events[i], wall, with_store);
-    if (i % 500 == 499) {
-      state::write_batch batch;
-      persisting->checkpoint(batch);
-      ASSERT_OK(store->write(batch));
-    }
+    if (i % 500 == 499) checkpoint_into(*persisting, *store);
   }
   persisting->finish(with_store);
   engine_options o;
@@ -464,33 +487,6 @@ std::string t1_event(const std::string& id, const std::string& type, const std::
                      const std::string& data) {
   return R"({"specversion":"1.0","id":")" + id + R"(","source":"s","type":")" + type +
          R"(","subject":"t1","time":")" + time + R"(","data":)" + data + "}";
-}
-
-// What a checkpoint writes: every put's key and value, and the puts under a key prefix.
-struct batch_view {
-  std::vector<std::pair<std::string, std::string>> puts;
-  bool any_put_contains(std::string_view text) const {
-    for (const auto& [k, v] : puts)
-      if (v.find(text) != std::string::npos) return true;
-    return false;
-  }
-  int puts_with_prefix(char prefix) const {
-    int n = 0;
-    for (const auto& [k, v] : puts) n += !k.empty() && k[0] == prefix;
-    return n;
-  }
-};
-
-batch_view checkpoint_into(engine& e, state::kv_store& store) {
-  state::write_batch batch;
-  e.checkpoint(batch);
-  batch_view view;
-  for (const auto& op : batch.ops()) {
-    EXPECT_NE(op.kind, state::write_batch::op_kind::del_range) << "a changelog has no range deletes";
-    if (op.kind == state::write_batch::op_kind::put) view.puts.emplace_back(op.key, op.value);
-  }
-  EXPECT_OK(store.write(batch));
-  return view;
 }
 
 // A restored engine fed `last_part` writes exactly what one uninterrupted engine fed all of
