@@ -1,9 +1,12 @@
 // The kv_store contract, run against every implementation (TYPED_TEST), plus what only the
-// RocksDB store has: a directory on disk that outlives the object.
+// RocksDB store has (a directory on disk that outlives the object) and what only write_behind
+// has (writes held, merged, and applied to the store behind in whole batches).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -11,6 +14,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -18,6 +22,7 @@
 #include "state/kv_store.h"
 #include "state/memory_store.h"
 #include "state/rocksdb_store.h"
+#include "state/write_behind.h"
 #include "unit-tests/test_util.h"
 
 namespace meterflow::state {
@@ -78,6 +83,30 @@ struct store_maker<rocksdb_store> {
   }
 };
 
+// write_behind over a memory_store, holding writes as long as the limits allow: the contract
+// holds because every read writes the held writes first.
+class held_memory_store final : public kv_store {
+ public:
+  held_memory_store() : inner_(memory_store::create()), held_(*inner_, {std::chrono::hours(1), 64u << 20}) {}
+  result<std::optional<std::string>> get(std::string_view key) override { return held_.get(key); }
+  result<void> write(const write_batch& batch) override { return held_.write(batch); }
+  result<void> scan_prefix(std::string_view prefix, const scan_fn& fn) override {
+    return held_.scan_prefix(prefix, fn);
+  }
+  result<void> sync() override { return held_.sync(); }
+
+ private:
+  std::unique_ptr<memory_store> inner_;
+  write_behind held_;
+};
+
+template <>
+struct store_maker<held_memory_store> {
+  static result<std::unique_ptr<kv_store>> make(const fs::path&) {
+    return std::unique_ptr<kv_store>(std::make_unique<held_memory_store>());
+  }
+};
+
 template <class Store>
 class KvStoreTest : public ::testing::Test {
  protected:
@@ -114,13 +143,14 @@ class KvStoreTest : public ::testing::Test {
   std::unique_ptr<kv_store> store_;
 };
 
-using store_types = ::testing::Types<memory_store, rocksdb_store>;
+using store_types = ::testing::Types<memory_store, rocksdb_store, held_memory_store>;
 class store_type_names {
  public:
   template <class T>
   static std::string GetName(int) {
     if constexpr (std::is_same_v<T, memory_store>) return "memory";
-    else return "rocksdb";
+    else if constexpr (std::is_same_v<T, rocksdb_store>) return "rocksdb";
+    else return "write_behind";
   }
 };
 TYPED_TEST_SUITE(KvStoreTest, store_types, store_type_names);
@@ -466,6 +496,190 @@ TEST_F(RocksdbStoreTest, CallsAfterCloseFail) {
   auto scan = (*store)->scan_prefix("", [](std::string_view, std::string_view) { return true; });
   ASSERT_FALSE(scan.has_value());
   EXPECT_NE(scan.error().message.find("closed"), std::string::npos) << scan.error().message;
+}
+
+// --- write_behind ----------------------------------------------------------------------------
+
+// A memory_store that counts the batches written to it and can be told to fail them.
+class counting_store final : public kv_store {
+ public:
+  result<std::optional<std::string>> get(std::string_view key) override { return inner_->get(key); }
+  result<void> write(const write_batch& batch) override {
+    if (fail_writes) return fail("disk full");
+    ++writes;
+    return inner_->write(batch);
+  }
+  result<void> scan_prefix(std::string_view prefix, const scan_fn& fn) override {
+    return inner_->scan_prefix(prefix, fn);
+  }
+  result<void> sync() override { return inner_->sync(); }
+
+  std::map<std::string, std::string> content() {
+    std::map<std::string, std::string> all;
+    EXPECT_OK(inner_->scan_prefix("", [&](std::string_view k, std::string_view v) {
+      all.emplace(k, v);
+      return true;
+    }));
+    return all;
+  }
+
+  int writes = 0;
+  bool fail_writes = false;
+
+ private:
+  std::unique_ptr<memory_store> inner_ = memory_store::create();
+};
+
+write_batch batch_of(std::initializer_list<std::pair<std::string, std::string>> puts,
+                     std::initializer_list<std::string> dels = {}) {
+  write_batch b;
+  for (const auto& [k, v] : puts) b.put(k, v);
+  for (const auto& k : dels) b.del(k);
+  return b;
+}
+
+const write_behind::limits hold_long{std::chrono::hours(1), 1u << 20};
+
+TEST(WriteBehindTest, HeldWritesReachTheStoreMergedInOneBatch) {
+  counting_store inner;
+  write_behind held(inner, hold_long);
+  ASSERT_OK(held.write(batch_of({{"seg", "1"}, {"win", "a"}})));
+  ASSERT_OK(held.write(batch_of({{"seg", "2"}, {"out", "x"}})));
+  ASSERT_OK(held.write(batch_of({{"seg", "3"}}, {"win", "out"})));
+  EXPECT_EQ(inner.writes, 0);
+  EXPECT_TRUE(inner.content().empty());
+  EXPECT_EQ(held.held_bytes(), 3u + 1 + 3 + 3);  // seg=3, win, out (deleted: key only)
+  ASSERT_OK(held.flush());
+  EXPECT_EQ(inner.writes, 1);
+  EXPECT_EQ(inner.content(), (std::map<std::string, std::string>{{"seg", "3"}}));
+  EXPECT_EQ(held.held_bytes(), 0u);
+  ASSERT_OK(held.flush());  // nothing held: no write
+  EXPECT_EQ(inner.writes, 1);
+}
+
+TEST(WriteBehindTest, AHeldDeleteRemovesWhatTheStoreHad) {
+  counting_store inner;
+  ASSERT_OK(inner.write(batch_of({{"x1", "chunk"}, {"keep", "k"}})));
+  write_behind held(inner, hold_long);
+  ASSERT_OK(held.write(batch_of({}, {"x1"})));
+  ASSERT_OK(held.flush());
+  EXPECT_EQ(inner.content(), (std::map<std::string, std::string>{{"keep", "k"}}));
+}
+
+TEST(WriteBehindTest, ReadsSeeHeldWritesByWritingThemFirst) {
+  counting_store inner;
+  write_behind held(inner, hold_long);
+  ASSERT_OK(held.write(batch_of({{"a", "1"}, {"b", "2"}})));
+  auto a = held.get("a");
+  ASSERT_OK(a);
+  EXPECT_EQ(*a, std::optional<std::string>("1"));
+  EXPECT_EQ(inner.writes, 1);
+  ASSERT_OK(held.write(batch_of({{"c", "3"}}, {"a"})));
+  std::vector<std::string> keys;
+  ASSERT_OK(held.scan_prefix("", [&](std::string_view k, std::string_view) {
+    keys.emplace_back(k);
+    return true;
+  }));
+  EXPECT_EQ(keys, (std::vector<std::string>{"b", "c"}));
+}
+
+TEST(WriteBehindTest, WritesGoThroughOnceOlderThanMaxAge) {
+  counting_store inner;
+  write_behind every_write(inner, {std::chrono::milliseconds(0), 1u << 20});
+  ASSERT_OK(every_write.write(batch_of({{"a", "1"}})));
+  EXPECT_EQ(inner.writes, 1);
+  EXPECT_EQ(inner.content().size(), 1u);
+
+  counting_store inner2;
+  write_behind short_age(inner2, {std::chrono::milliseconds(20), 1u << 20});
+  ASSERT_OK(short_age.write(batch_of({{"a", "1"}})));
+  EXPECT_EQ(inner2.writes, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  ASSERT_OK(short_age.write(batch_of({{"b", "2"}})));  // the held "a" is now too old
+  EXPECT_EQ(inner2.writes, 1);
+  EXPECT_EQ(inner2.content().size(), 2u);
+}
+
+TEST(WriteBehindTest, WritesGoThroughOnceTheyExceedMaxBytes) {
+  counting_store inner;
+  write_behind held(inner, {std::chrono::hours(1), 100});
+  ASSERT_OK(held.write(batch_of({{"k1", std::string(60, 'v')}})));
+  ASSERT_OK(held.write(batch_of({{"k1", std::string(90, 'w')}})));  // overwrites: 92 bytes held
+  EXPECT_EQ(inner.writes, 0);
+  ASSERT_OK(held.write(batch_of({{"k2", std::string(10, 'z')}})));  // 104 bytes
+  EXPECT_EQ(inner.writes, 1);
+  EXPECT_EQ(held.held_bytes(), 0u);
+  EXPECT_EQ(inner.content().at("k1"), std::string(90, 'w'));
+}
+
+TEST(WriteBehindTest, DestructionWritesWhatIsHeld) {
+  counting_store inner;
+  {
+    write_behind held(inner, hold_long);
+    ASSERT_OK(held.write(batch_of({{"a", "1"}})));
+    EXPECT_TRUE(inner.content().empty());
+  }
+  EXPECT_EQ(inner.content(), (std::map<std::string, std::string>{{"a", "1"}}));
+}
+
+TEST(WriteBehindTest, ARangeDeleteComesAfterTheHeldWrites) {
+  counting_store inner;
+  write_behind held(inner, hold_long);
+  ASSERT_OK(held.write(batch_of({{"k2", "old"}, {"z", "kept"}})));
+  write_batch range;
+  range.del_range("k1", "k3");
+  range.put("k2b", "new");
+  ASSERT_OK(held.write(range));
+  EXPECT_EQ(inner.content(), (std::map<std::string, std::string>{{"k2b", "new"}, {"z", "kept"}}));
+}
+
+// The store behind only ever holds the state after a whole batch, and after every flush exactly
+// the state after the last batch written: random batches, flushed at random points, against a
+// model applied batch by batch.
+TEST(WriteBehindTest, TheStoreBehindIsAlwaysTheStateAfterSomeWholeBatch) {
+  std::mt19937 rng(42);
+  counting_store inner;
+  write_behind held(inner, {std::chrono::hours(1), 4096});
+  std::map<std::string, std::string> model;
+  std::vector<std::map<std::string, std::string>> states{model};  // after each batch
+  for (int b = 0; b < 400; ++b) {
+    write_batch batch;
+    const int ops = 1 + static_cast<int>(rng() % 8);
+    for (int i = 0; i < ops; ++i) {
+      std::string k = "k" + std::to_string(rng() % 40);
+      if (rng() % 4 == 0) {
+        batch.del(k);
+        model.erase(k);
+      } else {
+        std::string v = std::to_string(b) + "." + std::to_string(i) + std::string(rng() % 64, 'v');
+        batch.put(k, v);
+        model[k] = v;
+      }
+    }
+    ASSERT_OK(held.write(batch));
+    states.push_back(model);
+    const auto now = inner.content();
+    ASSERT_NE(std::find(states.begin(), states.end(), now), states.end()) << "after batch " << b;
+    if (rng() % 10 == 0) {
+      ASSERT_OK(held.flush());
+      ASSERT_EQ(inner.content(), model) << "after batch " << b;
+    }
+  }
+  EXPECT_GT(inner.writes, 20);   // flushed at the random points
+  EXPECT_LT(inner.writes, 400);  // but merged, not once per batch
+}
+
+TEST(WriteBehindTest, AfterAFailedWriteEveryCallFails) {
+  counting_store inner;
+  write_behind held(inner, hold_long);
+  ASSERT_OK(held.write(batch_of({{"a", "1"}})));
+  inner.fail_writes = true;
+  EXPECT_FALSE(held.flush().has_value());
+  inner.fail_writes = false;
+  EXPECT_FALSE(held.flush().has_value());
+  EXPECT_FALSE(held.write(batch_of({{"b", "2"}})).has_value());
+  EXPECT_FALSE(held.get("a").has_value());
+  EXPECT_TRUE(inner.content().empty());
 }
 
 }  // namespace

@@ -68,6 +68,7 @@ result<run_options> run_options::from_properties(const kafka::properties& props)
       {"num.stream.threads", integer(o.num_stream_threads, 1, 256)},
       {"commit.interval.ms", duration(o.commit_interval)},
       {"commit.records", integer(o.commit_records, 1, 10'000'000)},
+      {"state.flush.interval.ms", duration(o.state_flush_interval)},
       {"catalog", text(o.catalog_path)},
       {"window.size.ms", duration(o.engine.window)},
       {"grace.ms", duration(o.engine.grace)},
@@ -114,6 +115,7 @@ result<std::unique_ptr<kafka::consumer>> make_reader(const run_options& o, const
 result<void> run_options::validate() const {
   if (catalog_path.empty()) return fail("the property catalog (the pricing catalog file) is required");
   if (commit_interval.count() <= 0) return fail("commit.interval.ms must be positive");
+  if (state_flush_interval.count() < 0) return fail("state.flush.interval.ms must not be negative");
   return engine.validate();
 }
 

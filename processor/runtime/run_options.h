@@ -27,6 +27,9 @@ struct run_options {
   int num_stream_threads = 1;     // Processing threads, each a group member. Default: 1.
   millis commit_interval{100};    // Time between commits. Default: 100 ms.
   int64_t commit_records = 10'000;  // Records a stream thread processes before it commits, whatever the interval. Default: 10,000.
+  // How long a task may hold its commits' state writes before writing them to its RocksDB store
+  // (merged: each key once); the changelog has them meanwhile. 0 writes at every commit. Default: 10 s.
+  millis state_flush_interval{10'000};
   std::string catalog_path;       // Pricing catalog file; reloaded on SIGHUP and on change. Required.
   engine_options engine;          // window.size.ms, grace.ms, settlement.window.ms, max.future.ms, max.event.bytes
   millis idle_close{60'000};      // Quiet time after which the wall clock closes windows. Default: 60 s.

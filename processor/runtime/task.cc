@@ -46,8 +46,10 @@ result<std::unique_ptr<task>> task::open(const task_env& env, int32_t partition,
   if (auto r = t->claim(); !r) return std::unexpected(r.error());
   bool changelog_behind = false;
   if (auto r = t->restore(changelog_behind); !r) return std::unexpected(r.error());
+  t->writes_ = std::make_unique<state::write_behind>(
+      *t->store_, state::write_behind::limits{.max_age = o.state_flush_interval});
 
-  auto restored = t->store_->get(meta_key);
+  auto restored = t->writes_->get(meta_key);
   if (!restored) return std::unexpected(restored.error());
   if (*restored) {
     auto m = changelog::decode_meta(**restored);
@@ -58,7 +60,7 @@ result<std::unique_ptr<task>> task::open(const task_env& env, int32_t partition,
   }
   t->engine_ = std::make_unique<engine>(o.engine, std::move(cat));
   for (const auto& s : subscriptions) t->apply_subscription(s);
-  if (auto r = t->engine_->restore(*t->store_); !r)
+  if (auto r = t->engine_->restore(*t->writes_); !r)
     return fail("task ", std::to_string(partition), ": ", r.error().message);
   if (auto r = t->republish_outbox(); !r) return std::unexpected(r.error());
   if (changelog_behind)
@@ -79,9 +81,9 @@ result<std::unique_ptr<state::rocksdb_store>> open_task_store(const std::string&
   ro.write_buffer_bytes = 16ull << 20;
   ro.block_cache_bytes = 16ull << 20;  // read only when a task opens
   // No RocksDB write-ahead log: the changelog is the store's log, as in Kafka Streams. A crash
-  // loses what sat in the memtables; the store then holds an earlier, consistent state (its
-  // metadata and changelog position "P" are written in the same batches), and opening the task
-  // replays the changelog from that position (restore() below). The log was a second copy of
+  // loses what sat in the memtables (and the writes task::writes_ held); the store then holds an
+  // earlier, consistent state (its metadata and changelog position "P" are written in the same
+  // batches), and opening the task replays the changelog from that position (restore() below). The log was a second copy of
   // every commit through the kernel; end to end its removal measured within the noise.
   ro.disable_wal = true;
   return state::rocksdb_store::open(ro);
@@ -101,8 +103,15 @@ result<void> task::claim() {
   writer_ = changelog::new_writer_id();
   writer_header_ = changelog::encode_writer(writer_);
   kafka::delivery_tracker tracker;
+  const auto started = std::chrono::steady_clock::now();
   if (auto r = produce_and_wait(tracker, [&] { return produce_record(changelog::claim_key, writer_header_, &tracker); }); !r)
     return fail("task ", std::to_string(partition_), ": writing its claim to the changelog: ", r.error().message);
+  // A task opens inside the consumer's rebalance callback: a slow claim holds up the thread's
+  // whole assignment (and, if long, the group). Said, so that such a stall explains itself.
+  const auto took = std::chrono::duration_cast<millis>(std::chrono::steady_clock::now() - started);
+  if (took >= millis(1'000))
+    env_.log("task " + std::to_string(partition_) + ": its changelog claim took " +
+             std::to_string(took.count()) + " ms to be acknowledged");
   claim_offset_ = tracker.last_offset(partition_);
   if (claim_offset_ < 0)
     return fail("task ", std::to_string(partition_), ": the changelog claim got no offset");
@@ -243,7 +252,7 @@ result<bool> task::changelog_acknowledged(const kafka::delivery_tracker& tracker
     return false;
   }
   if (at < 0) return true;
-  if (auto r = changelog::write_position(*store_, {at + 1, writer_, end.commit_seq}); !r)
+  if (auto r = changelog::write_position(*writes_, {at + 1, writer_, end.commit_seq}); !r)
     return std::unexpected(r.error());
   return true;
 }
@@ -270,7 +279,7 @@ result<void> task::write_snapshot_to_changelog() {
     state::write_batch image;
     image.put(snapshot_key, std::to_string(commit_seq_));
     std::optional<std::string> meta;
-    auto scan = store_->scan_prefix("", [&](std::string_view k, std::string_view v) {
+    auto scan = writes_->scan_prefix("", [&](std::string_view k, std::string_view v) {
       if (k == meta_key)
         meta.emplace(v);
       else if (k != changelog::position_key)
@@ -292,7 +301,7 @@ result<void> task::write_snapshot_to_changelog() {
 result<void> task::republish_outbox() {
   std::optional<error> failure;
   outbox_batch left;
-  auto scan = store_->scan_prefix(std::string(1, outbox_prefix), [&](std::string_view k,
+  auto scan = writes_->scan_prefix(std::string(1, outbox_prefix), [&](std::string_view k,
                                                                       std::string_view v) {
     left.keys.emplace_back(k);
     if (auto r = outbox::decode_chunk(v, left.records); !r) {
@@ -360,7 +369,7 @@ result<void> task::prepare_commit() {
   ++commit_seq_;
   committed_offset_ = next_offset_;
   batch_.put(meta_key, meta_value());  // last: it marks the batch complete on the changelog
-  if (auto r = store_->write(batch_); !r) return r;
+  if (auto r = writes_->write(batch_); !r) return r;
   dirty_ = false;
   return {};
 }
@@ -424,7 +433,7 @@ result<void> task::mark_published() {
   for (const std::string& key : published.keys) done.del(key);
   ++commit_seq_;
   done.put(meta_key, meta_value());
-  if (auto r = store_->write(done); !r) return r;
+  if (auto r = writes_->write(done); !r) return r;
   for (const auto& op : done.ops()) {
     if (op.kind == state::write_batch::op_kind::del)
       unsent_.del(op.key);

@@ -4,6 +4,10 @@
 // commit puts the engine's state changes, the outgoing records (the outbox) and the next input
 // offset into one WriteBatch; the same operations go to the changelog partition, ending with the
 // offset record, which marks the batch complete. Restoring replays complete batches only.
+// The store receives its batches through a state::write_behind: held in memory, merged by key,
+// and written at least every state.flush.interval.ms (and before any read, and when the task
+// closes). The store is thus at most that far behind; opening the task replays the changelog
+// from the store's own position, as it does after a crash.
 //
 // Commit protocol, driven by the stream thread for its tasks (stream_thread.h):
 //   prepare_commit()    local WriteBatch: state + outbox + offset (atomic); the outbox records
@@ -50,6 +54,7 @@
 #include "processor/runtime/outbox.h"
 #include "processor/runtime/run_options.h"
 #include "state/rocksdb_store.h"
+#include "state/write_behind.h"
 #include "topology/engine.h"
 
 namespace meterflow {
@@ -145,6 +150,10 @@ class task {
   std::string dir_;
   restore_report restored_;
   std::unique_ptr<state::rocksdb_store> store_;
+  // Once the task is open, every access to the store goes through this: it holds the commits'
+  // writes, merged by key, for up to state.flush.interval (the changelog has them meanwhile).
+  // Declared after store_, so destroyed (flushed) before it closes.
+  std::unique_ptr<state::write_behind> writes_;
   std::unique_ptr<engine> engine_;
   std::vector<output_record> fresh_;       // emitted since the last prepare_commit
   std::vector<int64_t> fresh_offsets_;     // source offset per fresh record (dead letters)
