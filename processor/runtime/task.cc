@@ -83,8 +83,9 @@ result<std::unique_ptr<state::rocksdb_store>> open_task_store(const std::string&
   // No RocksDB write-ahead log: the changelog is the store's log, as in Kafka Streams. A crash
   // loses what sat in the memtables (and the writes task::writes_ held); the store then holds an
   // earlier, consistent state (its metadata and changelog position "P" are written in the same
-  // batches), and opening the task replays the changelog from that position (restore() below). The log was a second copy of
-  // every commit through the kernel; end to end its removal measured within the noise.
+  // batches), and opening the task replays the changelog from that position (restore() below).
+  // The log was a second copy of every commit through the kernel; end to end its removal
+  // measured within the noise.
   ro.disable_wal = true;
   return state::rocksdb_store::open(ro);
 }
