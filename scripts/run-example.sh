@@ -76,4 +76,4 @@ done
 kill -TERM "$run_pid"; wait "$run_pid" || true
 echo "== totals read back from the topics (periods that have ended; an open period is billed when it ends):"
 cat "$out/kafka-totals.json"
-grep -E "tasks: .* accepted" "$out/run.log" | tail -n 1
+grep -E "[0-9]+ tasks, .* accepted" "$out/run.log" | tail -n 1
