@@ -418,6 +418,7 @@ result<std::unique_ptr<consumer>> consumer::create(const consumer_options& optio
   if (!conf) return std::unexpected(conf.error());
   if (auto r = apply(conf->get(), options.settings); !r) return std::unexpected(r.error());
   rd_kafka_conf_set_rebalance_cb(conf->get(), &consumer::on_rebalance);
+  rd_kafka_conf_set_offset_commit_cb(conf->get(), &consumer::on_commit);
   rd_kafka_conf_set_error_cb(conf->get(), &consumer::on_error);
   rd_kafka_conf_set_opaque(conf->get(), c.get());
   char errstr[512] = "";
@@ -602,11 +603,21 @@ result<std::vector<topic_partition_offset>> consumer::assignment() {
   return from_partition_list(list.get());
 }
 
-result<void> consumer::commit(std::span<const topic_partition_offset> offsets) {
+result<void> consumer::commit_async(std::span<const topic_partition_offset> offsets) {
   if (offsets.empty()) return {};
   auto list = to_partition_list(offsets);
-  if (auto r = check("commit", rd_kafka_commit(rk_.get(), list.get(), 0)); !r) return r;
-  return check_partitions("commit", list.get());
+  return check("commit", rd_kafka_commit(rk_.get(), list.get(), /*async=*/1));
+}
+
+void consumer::on_commit(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* offsets,
+                         void* opaque) {
+  auto* self = static_cast<consumer*>(opaque);
+  if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) return;  // nothing to commit
+  if (err) {
+    report(self->options_.on_warning, describe("offset commit", err));
+    return;
+  }
+  if (auto r = check_partitions("offset commit", offsets); !r) report(self->options_.on_warning, r.error().message);
 }
 
 result<std::vector<topic_partition_offset>> consumer::committed(

@@ -329,8 +329,11 @@ class consumer {
   // The current assignment.
   [[nodiscard]] result<std::vector<topic_partition_offset>> assignment();
 
-  // Commits these offsets (each the NEXT offset to read) to the group and waits for the answer.
-  [[nodiscard]] result<void> commit(std::span<const topic_partition_offset> offsets);
+  // Sends these offsets (each the NEXT offset to read) to the group without waiting for the
+  // answer; a failed commit is reported to on_warning when poll() serves its result. Never
+  // waiting matters: librdkafka holds a commit back while the group rebalances, and a thread
+  // blocked in it does not poll, so it cannot take part in the rebalance it waits for.
+  [[nodiscard]] result<void> commit_async(std::span<const topic_partition_offset> offsets);
   // The group's committed offsets (invalid() where none).
   [[nodiscard]] result<std::vector<topic_partition_offset>> committed(
       std::span<const topic_partition> partitions, millis timeout);
@@ -363,6 +366,8 @@ class consumer {
   static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                            rd_kafka_topic_partition_list_t* partitions, void* opaque);
   static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+  static void on_commit(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                        rd_kafka_topic_partition_list_t* offsets, void* opaque);
   void rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions);
   void keep_first_error(std::string message);
   result<std::optional<message>> sort(message_ptr m);

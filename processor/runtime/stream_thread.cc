@@ -340,7 +340,7 @@ result<void> stream_thread::advance(bool wait) {
         if (auto r = t->produce_marks(); !r) return r;  // acknowledged with later records
       }
       if (!c.offsets.empty())  // for lag monitoring only: a task resumes from its own state
-        if (auto r = consumer_->commit(c.offsets); !r) context_.log("offset commit: " + r.error().message);
+        if (auto r = consumer_->commit_async(c.offsets); !r) context_.log("offset commit: " + r.error().message);
       if (auto r = finished(c); !r) return r;
       pipeline_.pop_front();
       continue;
