@@ -293,7 +293,7 @@ struct consumer_options {
 };
 
 // A high-level KafkaConsumer: subscribe() to join the group, or assign() partitions directly.
-// Offsets are committed only by commit() (auto commit is off).
+// Offsets are committed only by commit_async() (auto commit is off).
 class consumer {
  public:
   static result<std::unique_ptr<consumer>> create(const consumer_options& options);
@@ -332,7 +332,7 @@ class consumer {
   // Sends these offsets (each the NEXT offset to read) to the group without waiting for the
   // answer; a failed commit is reported to on_warning when poll() serves its result. Never
   // waiting matters: librdkafka holds a commit back while the group rebalances, and a thread
-  // blocked in it does not poll, so it cannot take part in the rebalance it waits for.
+  // blocked in it neither processes records nor serves the rebalance's callbacks meanwhile.
   [[nodiscard]] result<void> commit_async(std::span<const topic_partition_offset> offsets);
   // The group's committed offsets (invalid() where none).
   [[nodiscard]] result<std::vector<topic_partition_offset>> committed(
