@@ -13,87 +13,139 @@ namespace {
 
 constexpr int zstd_level = 1;  // the fastest standard level; higher ones cost more than they save here
 
-bool decode_entry(byte_reader& rd, entry& e) {
-  uint8_t kind = 0, reason = 0;
-  bool ok = rd.u8(kind) && rd.u8(reason) && rd.i64(e.source_offset) && rd.str(e.record.key) &&
-            rd.str(e.record.value) && rd.str(e.record.error);
-  if (!ok || kind > static_cast<uint8_t>(output_kind::dead_letter) || reason >= dead_letter_reason_count)
-    return false;
-  e.record.kind = static_cast<output_kind>(kind);
-  e.record.reason = static_cast<dead_letter_reason>(reason);
-  return true;
-}
+// A record's fixed head: kind, reason, source offset.
+constexpr size_t head_bytes = 1 + 1 + sizeof(int64_t);
 
-}  // namespace
-
-struct chunk_writer::workspace {
-  std::string raw;         // the chunk being filled
-  std::string compressed;  // seal()'s output buffer, kept at its largest size
+// seal_chunks' buffers: the compressed output (kept at its largest size) and zstd's context,
+// ~1.5 MB once grown. Per thread, not per task: held per task they were first touched 128 times
+// over at 128 partitions, and a page touched the first time costs ~13 µs here
+// (docs/performance.md).
+struct workspace {
+  std::string compressed;
   ZSTD_CCtx* cctx = ZSTD_createCCtx();
-  bool in_use = false;
   workspace() { MF_ASSERT(cctx != nullptr, "ZSTD_createCCtx failed"); }
   ~workspace() { ZSTD_freeCCtx(cctx); }
 };
 
-chunk_writer::workspace& chunk_writer::thread_workspace() {
-  thread_local workspace w;
-  return w;
-}
-
-chunk_writer::chunk_writer() : ws_(thread_workspace()) {
-  MF_ASSERT(!ws_.in_use, "a second outbox chunk_writer on one thread");
-  ws_.in_use = true;
-  ws_.raw.clear();
-}
-
-chunk_writer::~chunk_writer() {
-  ws_.raw.clear();
-  ws_.in_use = false;
-}
-
-bool chunk_writer::empty() const { return ws_.raw.empty(); }
-bool chunk_writer::full() const { return ws_.raw.size() >= chunk_raw_bytes; }
-
-void chunk_writer::add(const output_record& r, int64_t source_offset) {
-  byte_writer(ws_.raw)
-      .u8(static_cast<uint8_t>(r.kind))
-      .u8(static_cast<uint8_t>(r.reason))
-      .i64(source_offset)
-      .str(r.key)
-      .str(r.value)
-      .str(r.error);
-}
-
-std::string chunk_writer::seal() {
-  const std::string& raw = ws_.raw;
-  std::string& out = ws_.compressed;
+std::string compress(std::string_view raw) {
+  thread_local workspace ws;
   const auto raw_size = static_cast<uint32_t>(raw.size());
   const size_t bound = sizeof raw_size + ZSTD_compressBound(raw.size());
-  if (out.size() < bound) out.resize(bound);
-  std::memcpy(out.data(), &raw_size, sizeof raw_size);
-  const size_t n = ZSTD_compressCCtx(ws_.cctx, out.data() + sizeof raw_size, out.size() - sizeof raw_size,
-                                     raw.data(), raw.size(), zstd_level);
+  if (ws.compressed.size() < bound) ws.compressed.resize(bound);
+  std::memcpy(ws.compressed.data(), &raw_size, sizeof raw_size);
+  const size_t n = ZSTD_compressCCtx(ws.cctx, ws.compressed.data() + sizeof raw_size,
+                                     ws.compressed.size() - sizeof raw_size, raw.data(), raw.size(),
+                                     zstd_level);
   MF_ASSERT(!ZSTD_isError(n), ZSTD_getErrorName(n));  // fails only on a too small buffer
-  ws_.raw.clear();
-  return std::string(out.data(), sizeof raw_size + n);
+  return std::string(ws.compressed.data(), sizeof raw_size + n);
 }
 
-result<void> decode_chunk(std::string_view value, std::vector<entry>& out) {
+}  // namespace
+
+// ---- record_buffer ------------------------------------------------------------------------
+
+std::string& record_buffer::begin(output_kind kind, std::string_view key) {
+  // The reason byte of a record that is not a dead letter is output_record's default, as
+  // earlier versions wrote it.
+  constexpr auto no_reason = static_cast<uint8_t>(output_record{}.reason);
+  byte_writer(bytes_).u8(static_cast<uint8_t>(kind)).u8(no_reason).i64(source_offset_).str(key);
+  // The value's length is not known yet: end() writes it here.
+  value_size_at_ = bytes_.size();
+  bytes_.append(sizeof(uint32_t), '\0');
+  return bytes_;
+}
+
+void record_buffer::end() {
+  const auto n = static_cast<uint32_t>(bytes_.size() - value_size_at_ - sizeof(uint32_t));
+  std::memcpy(bytes_.data() + value_size_at_, &n, sizeof n);
+  byte_writer(bytes_).str({});  // no error
+  ++records_;
+}
+
+void record_buffer::dead_letter(std::string_view raw, std::string_view key,
+                                dead_letter_reason reason, std::string error) {
+  byte_writer(bytes_)
+      .u8(static_cast<uint8_t>(output_kind::dead_letter))
+      .u8(static_cast<uint8_t>(reason))
+      .i64(source_offset_)
+      .str(key)
+      .str(raw)
+      .str(error);
+  ++records_;
+}
+
+std::string record_buffer::take() {
+  std::string out = std::move(bytes_);
+  bytes_.clear();
+  bytes_.reserve(out.size());  // the next commit's records are likely as many
+  records_ = 0;
+  return out;
+}
+
+// ---- reading ------------------------------------------------------------------------------
+
+bool record_reader::next(record_view& r) {
+  if (in_.empty() || !ok_) return false;
+  auto fail = [&] { return ok_ = false; };
+  if (in_.size() < head_bytes) return fail();
+  const auto kind = static_cast<uint8_t>(in_[0]);
+  const auto reason = static_cast<uint8_t>(in_[1]);
+  if (kind > static_cast<uint8_t>(output_kind::dead_letter) || reason >= dead_letter_reason_count)
+    return fail();
+  std::memcpy(&r.source_offset, in_.data() + 2, sizeof r.source_offset);
+  size_t at = head_bytes;
+  auto str = [&](std::string_view& s) {
+    uint32_t n = 0;
+    if (in_.size() - at < sizeof n) return false;
+    std::memcpy(&n, in_.data() + at, sizeof n);
+    at += sizeof n;
+    if (in_.size() - at < n) return false;
+    s = in_.substr(at, n);
+    at += n;
+    return true;
+  };
+  if (!str(r.key) || !str(r.value) || !str(r.error)) return fail();
+  r.kind = static_cast<output_kind>(kind);
+  r.reason = static_cast<dead_letter_reason>(reason);
+  in_.remove_prefix(at);
+  consumed_ += at;
+  return true;
+}
+
+void seal_chunks(std::string_view raw, const std::function<void(std::string value)>& chunk) {
+  record_reader rd(raw);
+  record_view r;
+  size_t start = 0;
+  while (rd.next(r)) {
+    if (rd.offset() - start >= chunk_raw_bytes) {
+      chunk(compress(raw.substr(start, rd.offset() - start)));
+      start = rd.offset();
+    }
+  }
+  MF_ASSERT(rd.ok(), "outbox: sealing bytes that are not encoded records");
+  if (start < raw.size()) chunk(compress(raw.substr(start)));
+}
+
+result<size_t> decode_chunk(std::string_view value, std::string& raw) {
   uint32_t raw_size = 0;
   if (value.size() < sizeof raw_size) return fail("outbox chunk: truncated (", std::to_string(value.size()), " bytes)");
   std::memcpy(&raw_size, value.data(), sizeof raw_size);
   value.remove_prefix(sizeof raw_size);
-  std::string raw(raw_size, '\0');
-  const size_t n = ZSTD_decompress(raw.data(), raw.size(), value.data(), value.size());
-  if (ZSTD_isError(n)) return fail("outbox chunk: ", ZSTD_getErrorName(n));
-  if (n != raw_size) return fail("outbox chunk: ", std::to_string(n), " bytes, ", std::to_string(raw_size), " expected");
-  byte_reader rd(raw);
-  while (!rd.at_end()) {
-    entry e;
-    if (!decode_entry(rd, e)) return fail("outbox chunk: corrupt record after ", std::to_string(out.size()), " records");
-    out.push_back(std::move(e));
-  }
-  return {};
+  const size_t before = raw.size();
+  raw.resize(before + raw_size);
+  const size_t n = ZSTD_decompress(raw.data() + before, raw_size, value.data(), value.size());
+  auto refuse = [&](auto... why) {
+    raw.resize(before);
+    return fail("outbox chunk: ", why...);
+  };
+  if (ZSTD_isError(n)) return refuse(ZSTD_getErrorName(n));
+  if (n != raw_size) return refuse(std::to_string(n), " bytes, ", std::to_string(raw_size), " expected");
+  record_reader rd(std::string_view(raw).substr(before));
+  record_view r;
+  size_t records = 0;
+  while (rd.next(r)) ++records;
+  if (!rd.ok()) return refuse("corrupt record after ", std::to_string(records), " records");
+  return records;
 }
 
 }  // namespace meterflow::outbox

@@ -8,56 +8,82 @@
 // (docs/performance.md), and a chunk is written twice (local store, changelog) but read only
 // when a task republishes what a crash left unpublished.
 //
-// Thread-safety: a chunk_writer is used by the thread that made it, and a thread has one at a
-// time (they share the thread's buffers); decode_chunk is reentrant.
+// A task keeps its outgoing records in that raw encoding from the moment the engine writes them
+// (record_buffer is the engine's output sink) until they are published: a charge line costs no
+// string or record object of its own, and the same bytes are compressed into chunks and read
+// back, as views, to be produced.
+//
+// Thread-safety: a record_buffer or record_reader is used by one thread; seal_chunks uses buffers
+// of the calling thread; decode_chunk is reentrant.
 #pragma once
 
 #include <cstdint>
-#include <memory>
+#include <functional>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "base/result.h"
 #include "topology/engine.h"
 
 namespace meterflow::outbox {
 
-// One record waiting in the outbox, with the input offset that produced it (dead letters name
-// it in their headers; -1 for records the wall clock closed).
-struct entry {
-  output_record record;
-  int64_t source_offset = -1;
-};
-
-// Raw bytes after which a chunk is sealed: its compressed value then stays far below Kafka's
-// default 1 MB record limit even for incompressible records.
+// Raw bytes after which a chunk is cut: its compressed value then stays far below Kafka's
+// default 1 MB record limit even for incompressible records. A chunk ends at the first record
+// boundary at or past it.
 inline constexpr size_t chunk_raw_bytes = 256 * 1024;
 
-// Encodes records into chunks. Its buffers (the raw chunk, the compressed one, zstd's context:
-// ~1.5 MB once grown) belong to the thread and are reused by every chunk_writer the thread
-// makes, so a task needs none of its own: held per task they were first touched 128 times over
-// at 128 partitions, and a page touched the first time costs ~13 µs here (docs/performance.md).
-class chunk_writer {
+// Records encoded back to back, written straight by the engine.
+class record_buffer final : public output_sink {
  public:
-  chunk_writer();  // asserts that the thread has no other chunk_writer
-  ~chunk_writer();
-  chunk_writer(const chunk_writer&) = delete;
-  chunk_writer& operator=(const chunk_writer&) = delete;
+  // The input offset of the records that follow (dead letters name it in their headers); -1
+  // for records the wall clock causes.
+  void set_source_offset(int64_t offset) { source_offset_ = offset; }
 
-  void add(const output_record& r, int64_t source_offset);
-  bool empty() const;
-  bool full() const;
-  // The chunk's value (compressed, its own exact-size string); the writer starts a new chunk.
-  std::string seal();
+  std::string& begin(output_kind kind, std::string_view key) override;
+  void end() override;
+  void dead_letter(std::string_view raw, std::string_view key, dead_letter_reason reason,
+                   std::string error) override;
+
+  bool empty() const { return bytes_.empty(); }
+  size_t records() const { return records_; }
+  // The encoded records; the buffer is empty afterwards.
+  std::string take();
 
  private:
-  struct workspace;
-  static workspace& thread_workspace();
-  workspace& ws_;
+  std::string bytes_;
+  size_t value_size_at_ = 0;  // where begin() left the open value's length
+  size_t records_ = 0;
+  int64_t source_offset_ = -1;
 };
 
-// Appends the records of a chunk value to `out`; an error names what is corrupt.
-[[nodiscard]] result<void> decode_chunk(std::string_view value, std::vector<entry>& out);
+// One encoded record, as views into the bytes it was read from.
+struct record_view {
+  output_kind kind = output_kind::charge;
+  dead_letter_reason reason = dead_letter_reason::invalid_json;
+  int64_t source_offset = -1;
+  std::string_view key, value, error;
+};
+
+// Reads encoded records in order.
+class record_reader {
+ public:
+  explicit record_reader(std::string_view raw) : in_(raw) {}
+  // The next record; false at the end or at bytes that are not a record (then !ok()).
+  bool next(record_view& r);
+  bool ok() const { return ok_; }
+  size_t offset() const { return consumed_; }  // bytes read so far
+
+ private:
+  std::string_view in_;
+  size_t consumed_ = 0;
+  bool ok_ = true;
+};
+
+// Cuts encoded records into chunk values (record_reader must accept `raw`), in order.
+void seal_chunks(std::string_view raw, const std::function<void(std::string value)>& chunk);
+
+// Appends the encoded records of a chunk value to `raw` and returns how many there were; an
+// error names what is corrupt (and `raw` is then unchanged).
+[[nodiscard]] result<size_t> decode_chunk(std::string_view value, std::string& raw);
 
 }  // namespace meterflow::outbox

@@ -302,20 +302,23 @@ result<void> task::write_snapshot_to_changelog() {
 result<void> task::republish_outbox() {
   std::optional<error> failure;
   outbox_batch left;
+  size_t records = 0;
   auto scan = writes_->scan_prefix(std::string(1, outbox_prefix), [&](std::string_view k,
                                                                       std::string_view v) {
     left.keys.emplace_back(k);
-    if (auto r = outbox::decode_chunk(v, left.records); !r) {
-      failure = error{"task " + std::to_string(partition_) + ": " + r.error().message};
+    auto n = outbox::decode_chunk(v, left.records);
+    if (!n) {
+      failure = error{"task " + std::to_string(partition_) + ": " + n.error().message};
       return false;
     }
+    records += *n;
     return true;
   });
   if (!scan) return scan;
   if (failure) return std::unexpected(*failure);
   if (left.keys.empty()) return {};
   env_.log("task " + std::to_string(partition_) + ": republishing " +
-           std::to_string(left.records.size()) + " records left in the outbox");
+           std::to_string(records) + " records left in the outbox");
   outbox_.push_back(std::move(left));
   kafka::delivery_tracker tracker;
   if (auto r = produce_and_wait(tracker, [&] { return produce_outputs(&tracker); }); !r) return r;
@@ -335,38 +338,30 @@ int64_t task::process(std::string_view value, int64_t offset, timestamp wall_clo
   // back) has been counted already.
   if (next_offset_ >= 0 && offset < next_offset_) return 0;
   const int64_t skipped = next_offset_ >= 0 ? offset - next_offset_ : 0;
+  fresh_.set_source_offset(offset);
   engine_->process(value, wall_clock, fresh_);
-  fresh_offsets_.resize(fresh_.size(), offset);
   next_offset_ = offset + 1;
   dirty_ = true;
   return skipped;
 }
 
 void task::close_idle(timestamp wall_clock) {
-  const size_t before = fresh_.size();
+  const size_t before = fresh_.records();
+  fresh_.set_source_offset(-1);
   engine_->close_idle(wall_clock, fresh_);
-  fresh_offsets_.resize(fresh_.size(), -1);
-  if (fresh_.size() != before) dirty_ = true;
+  if (fresh_.records() != before) dirty_ = true;
 }
 
 result<void> task::prepare_commit() {
   batch_.clear();
   engine_->checkpoint(batch_);
   outbox_batch& out = outbox_.emplace_back();
-  out.records.reserve(fresh_.size());
-  outbox::chunk_writer chunk;  // encodes them for the store and the changelog
-  auto seal = [&] {
+  out.records = fresh_.take();
+  // The same bytes, compressed in chunks, go to the store and the changelog.
+  outbox::seal_chunks(out.records, [&](std::string chunk) {
     out.keys.push_back(outbox_key(outbox_seq_++));
-    batch_.put(out.keys.back(), chunk.seal());
-  };
-  for (size_t i = 0; i < fresh_.size(); ++i) {
-    chunk.add(fresh_[i], fresh_offsets_[i]);
-    if (chunk.full()) seal();
-    out.records.push_back({std::move(fresh_[i]), fresh_offsets_[i]});
-  }
-  if (!chunk.empty()) seal();
-  fresh_.clear();
-  fresh_offsets_.clear();
+    batch_.put(out.keys.back(), std::move(chunk));
+  });
   ++commit_seq_;
   committed_offset_ = next_offset_;
   batch_.put(meta_key, meta_value());  // last: it marks the batch complete on the changelog
@@ -392,8 +387,9 @@ result<void> task::produce_marks(kafka::delivery_tracker* tracker) {
 result<void> task::produce_outputs(kafka::delivery_tracker* tracker) {
   MF_ASSERT(outputs_produced_ < outbox_.size(), "produce_outputs without a prepared batch");
   const run_options& o = *env_.options;
-  for (const outbox::entry& og : outbox_[outputs_produced_++].records) {
-    const output_record& r = og.record;
+  outbox::record_reader records(outbox_[outputs_produced_++].records);
+  outbox::record_view r;
+  while (records.next(r)) {
     std::optional<std::string_view> key;
     if (!r.key.empty()) key = r.key;
     switch (r.kind) {
@@ -408,7 +404,7 @@ result<void> task::produce_outputs(kafka::delivery_tracker* tracker) {
         break;
       case output_kind::dead_letter: {
         const std::string partition = std::to_string(partition_);
-        const std::string offset = std::to_string(og.source_offset);
+        const std::string offset = std::to_string(r.source_offset);
         const kafka::header headers[] = {
             {"reason", to_string(r.reason)},
             {"error", r.error},
@@ -421,6 +417,7 @@ result<void> task::produce_outputs(kafka::delivery_tracker* tracker) {
       }
     }
   }
+  MF_ASSERT(records.ok(), "outbox records that do not decode (written here or checked on restore)");
   return {};
 }
 

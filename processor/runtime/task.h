@@ -139,10 +139,11 @@ class task {
   result<void> produce_ops(const state::write_batch& batch, kafka::delivery_tracker* tracker);
   std::string meta_value() const;
 
-  // One commit's outgoing records and the store keys of the outbox chunks that hold them.
+  // One commit's outgoing records (encoded, outbox.h) and the store keys of the outbox chunks
+  // that hold them.
   struct outbox_batch {
     std::vector<std::string> keys;
-    std::vector<outbox::entry> records;
+    std::string records;
   };
 
   const task_env& env_;
@@ -155,8 +156,7 @@ class task {
   // Declared after store_, so destroyed (flushed) before it closes.
   std::unique_ptr<state::write_behind> writes_;
   std::unique_ptr<engine> engine_;
-  std::vector<output_record> fresh_;       // emitted since the last prepare_commit
-  std::vector<int64_t> fresh_offsets_;     // source offset per fresh record (dead letters)
+  outbox::record_buffer fresh_;            // emitted since the last prepare_commit
   std::deque<outbox_batch> outbox_;          // prepared batches not yet marked published
   size_t outputs_produced_ = 0;              // of those, the first ones whose outputs were produced
   state::write_batch batch_;               // the prepared batch (for the changelog)
