@@ -46,8 +46,7 @@ void dedup_table::place(shard& s, const slot& entry) {
 
 void dedup_table::rebuild(shard& s, uint32_t capacity, int64_t keep_from) {
   shard old = std::move(s);
-  s.slots.reset(static_cast<slot*>(std::calloc(capacity, sizeof(slot))));  // every slot empty
-  MF_ASSERT(s.slots != nullptr, "out of memory for the dedup table");
+  s.slots = std::make_unique<slot[]>(capacity);  // value-initialised: every slot empty
   s.capacity = capacity;
   s.used = 0;
   for (uint32_t i = 0; i < old.capacity; ++i) {

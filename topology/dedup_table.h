@@ -16,8 +16,6 @@
 #pragma once
 
 #include <array>
-#include <cstdlib>
-#include <type_traits>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -55,14 +53,8 @@ class dedup_table {
     uint32_t expiry_class = 0;     // 0: an empty slot
   };
   static_assert(sizeof(slot) == 32);
-  static_assert(std::is_aggregate_v<slot> && std::is_trivially_copyable_v<slot>);
-  // Slot arrays come zeroed from calloc (all-zero bytes are empty slots): memory fresh from the
-  // kernel is not cleared a second time, as value-initialising a new[] array would.
-  struct free_slots {
-    void operator()(slot* p) const { std::free(p); }
-  };
   struct shard {
-    std::unique_ptr<slot[], free_slots> slots;
+    std::unique_ptr<slot[]> slots;
     uint32_t capacity = 0;
     uint32_t used = 0;
   };
