@@ -12,6 +12,8 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <optional>
+#include <span>
 #include <thread>
 
 #include "processor/kafka/client.h"
@@ -149,6 +151,57 @@ TEST(ConsumerRebalance, AKeptPartitionLosesNoRecordWhileMembersComeAndGo) {
   EXPECT_TRUE(done()) << "the member read " << received << " records before the deadline";
   EXPECT_GE(rebalances, 4) << "the other members did not make the group rebalance";
   EXPECT_TRUE(gaps.empty()) << gaps.size() << " gaps, first: " << gaps.front();
+}
+
+// Offset commits pause around rebalances (client.cc: with librdkafka 2.0.2 a commit answered
+// ILLEGAL_GENERATION during a rebalance costs the member its whole assignment). Right after the
+// assignment nothing is committed; once the group has been quiet for twice session.timeout.ms,
+// a commit goes through.
+TEST(ConsumerRebalance, OffsetCommitsWaitUntilTheGroupIsQuiet) {
+  auto cluster = dev_cluster::create(1);
+  ASSERT_TRUE(cluster) << cluster.error().message;
+  const std::string bootstrap = (*cluster)->bootstraps();
+  const std::string quiet_topic = "quiet";
+  ASSERT_TRUE((*cluster)->create_topic(quiet_topic, 1));
+  consumer_options o = member_options(bootstrap);
+  o.group_id = "commit-pause-test";
+  // member_options' session.timeout.ms, 6 s (the development cluster's minimum): commits pause
+  // 12 s after a rebalance.
+  std::optional<std::chrono::steady_clock::time_point> assigned_at;
+  o.hooks.on_assigned = [&](std::vector<topic_partition_offset>& ps) -> result<void> {
+    if (!ps.empty()) assigned_at = std::chrono::steady_clock::now();
+    return {};
+  };
+  auto c = consumer::create(o);
+  ASSERT_TRUE(c) << c.error().message;
+  const std::string topics[] = {quiet_topic};
+  ASSERT_TRUE((*c)->subscribe(topics));
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!assigned_at && std::chrono::steady_clock::now() < deadline) ASSERT_TRUE((*c)->poll(100ms));
+  ASSERT_TRUE(assigned_at) << "no assignment within 30 s";
+
+  const topic_partition_offset at_5{quiet_topic, partition_id{0}, kafka_offset{5}};
+  const topic_partition p0{quiet_topic, partition_id{0}};
+  auto committed = [&] {
+    auto r = (*c)->committed(std::span(&p0, 1), 10s);
+    EXPECT_TRUE(r) << r.error().message;
+    return r && r->size() == 1 ? r->front().offset : kafka_offset::invalid();
+  };
+  auto serve = [&](std::chrono::milliseconds how_long) {  // lets commit answers arrive
+    const auto until = std::chrono::steady_clock::now() + how_long;
+    while (std::chrono::steady_clock::now() < until) ASSERT_TRUE((*c)->poll(50ms));
+  };
+
+  ASSERT_TRUE((*c)->commit_async(std::span(&at_5, 1)));
+  serve(1s);
+  ASSERT_LT(std::chrono::steady_clock::now() - *assigned_at, 12s) << "the machine was too slow to check the pause";
+  EXPECT_EQ(committed(), kafka_offset::invalid()) << "committed right after a rebalance";
+
+  serve(std::chrono::duration_cast<std::chrono::milliseconds>(*assigned_at + 12500ms - std::chrono::steady_clock::now()));
+  ASSERT_TRUE((*c)->commit_async(std::span(&at_5, 1)));
+  serve(1s);
+  EXPECT_EQ(committed(), kafka_offset{5}) << "not committed once the group was quiet";
+  ASSERT_TRUE((*c)->close());
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 
@@ -417,6 +418,12 @@ result<std::unique_ptr<consumer>> consumer::create(const consumer_options& optio
   auto conf = make_conf(defaults);
   if (!conf) return std::unexpected(conf.error());
   if (auto r = apply(conf->get(), options.settings); !r) return std::unexpected(r.error());
+  {
+    char value[32] = "";
+    size_t size = sizeof value;
+    if (rd_kafka_conf_get(conf->get(), "session.timeout.ms", value, &size) == RD_KAFKA_CONF_OK)
+      c->commit_pause_ = 2 * std::chrono::milliseconds(std::atoll(value));
+  }
   rd_kafka_conf_set_rebalance_cb(conf->get(), &consumer::on_rebalance);
   rd_kafka_conf_set_offset_commit_cb(conf->get(), &consumer::on_commit);
   rd_kafka_conf_set_error_cb(conf->get(), &consumer::on_error);
@@ -455,6 +462,7 @@ void consumer::on_rebalance(rd_kafka_t*, rd_kafka_resp_err_t err,
 
 void consumer::rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions) {
   rd_kafka_t* rk = rk_.get();
+  hold_commits();
   if (collecting_) {
     // Records poll_batch() collected before this rebalance belong to the partitions' previous
     // assignment: a partition assigned again restarts from the offset its hook chooses.
@@ -603,16 +611,33 @@ result<std::vector<topic_partition_offset>> consumer::assignment() {
   return from_partition_list(list.get());
 }
 
+// librdkafka 2.0.2 (issue #4059; fixed upstream by PR #4908, after Debian bookworm's version)
+// treats an offset commit that fails with ILLEGAL_GENERATION during a rebalance as this member
+// having left the group: it rejoins and declares its whole assignment lost, so every task is closed, restored and republished instead
+// of handed over. A commit sent at any point of a rebalance can meet that answer: librdkafka
+// holds it back until the generation it carries is gone (measured on the development cluster: a
+// commit sent between the two rounds of a cooperative rebalance was answered 5 s later with
+// ILLEGAL_GENERATION, and 64 tasks were lost). So commits pause from every sign of a rebalance
+// (a rebalance callback, a commit answered REBALANCE_IN_PROGRESS or ILLEGAL_GENERATION) until
+// the group has been quiet for twice the session timeout, and one commit at most is in flight.
+void consumer::hold_commits() { commits_resume_at_ = std::chrono::steady_clock::now() + commit_pause_; }
+
 result<void> consumer::commit_async(std::span<const topic_partition_offset> offsets) {
-  if (offsets.empty()) return {};
+  if (offsets.empty() || commit_in_flight_ || std::chrono::steady_clock::now() < commits_resume_at_)
+    return {};  // the offsets of a later commit include these
   auto list = to_partition_list(offsets);
-  return check("commit", rd_kafka_commit(rk_.get(), list.get(), /*async=*/1));
+  if (auto r = check("commit", rd_kafka_commit(rk_.get(), list.get(), /*async=*/1)); !r) return r;
+  commit_in_flight_ = true;
+  return {};
 }
 
 void consumer::on_commit(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* offsets,
                          void* opaque) {
   auto* self = static_cast<consumer*>(opaque);
+  self->commit_in_flight_ = false;
   if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) return;  // nothing to commit
+  if (err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS || err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION)
+    self->hold_commits();
   if (err) {
     report(self->options_.on_warning, describe("offset commit", err));
     return;

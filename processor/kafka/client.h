@@ -333,6 +333,9 @@ class consumer {
   // answer; a failed commit is reported to on_warning when poll() serves its result. Never
   // waiting matters: librdkafka holds a commit back while the group rebalances, and a thread
   // blocked in it neither processes records nor serves the rebalance's callbacks meanwhile.
+  // Sends nothing while an earlier commit is unanswered, and from any sign of a group rebalance
+  // until the group has been quiet for twice session.timeout.ms (client.cc: librdkafka #4059):
+  // commits are for monitoring, and one sent during a rebalance can cost the whole assignment.
   [[nodiscard]] result<void> commit_async(std::span<const topic_partition_offset> offsets);
   // The group's committed offsets (invalid() where none).
   [[nodiscard]] result<std::vector<topic_partition_offset>> committed(
@@ -376,6 +379,11 @@ class consumer {
   handle_ptr rk_;
   std::vector<message>* collecting_ = nullptr;  // poll_batch()'s output while it polls
   std::string pending_error_;  // from a hook, an assign in a callback, or a fatal error
+  // commit_async(): paused until commits_resume_at_ (hold_commits()), one commit in flight.
+  void hold_commits();
+  std::chrono::milliseconds commit_pause_{90'000};  // 2 x session.timeout.ms, set by create()
+  std::chrono::steady_clock::time_point commits_resume_at_{};
+  bool commit_in_flight_ = false;
   bool closed_ = false;
 };
 
