@@ -613,14 +613,17 @@ result<std::vector<topic_partition_offset>> consumer::assignment() {
 
 // librdkafka 2.0.2 (issue #4059; fixed upstream by PR #4908, after Debian bookworm's version)
 // treats an offset commit that fails with ILLEGAL_GENERATION during a rebalance as this member
-// having left the group: it rejoins and declares its whole assignment lost, so every task is closed, restored and republished instead
-// of handed over. A commit sent at any point of a rebalance can meet that answer: librdkafka
-// holds it back until the generation it carries is gone (measured on the development cluster: a
-// commit sent between the two rounds of a cooperative rebalance was answered 5 s later with
-// ILLEGAL_GENERATION, and 64 tasks were lost). So commits pause from every sign of a rebalance
-// (a rebalance callback, a commit answered REBALANCE_IN_PROGRESS or ILLEGAL_GENERATION) until
-// the group has been quiet for twice the session timeout, and one commit at most is in flight.
-void consumer::hold_commits() { commits_resume_at_ = std::chrono::steady_clock::now() + commit_pause_; }
+// having left the group: it rejoins and declares its whole assignment lost, so every task is
+// closed, restored and republished instead of handed over. A commit sent at any point of a
+// rebalance can meet that answer: librdkafka holds it back until the generation it carries is
+// gone (measured on the development cluster: a commit sent between the two rounds of a
+// cooperative rebalance was answered 5 s later with ILLEGAL_GENERATION, and 64 tasks were
+// lost). So commits pause from every sign of a rebalance (a rebalance callback, a commit
+// answered REBALANCE_IN_PROGRESS or ILLEGAL_GENERATION) until the group has been quiet for twice
+// the session timeout, and one commit at most is in flight.
+void consumer::hold_commits() {
+  commits_resume_at_ = std::chrono::steady_clock::now() + commit_pause_;
+}
 
 result<void> consumer::commit_async(std::span<const topic_partition_offset> offsets) {
   if (offsets.empty() || commit_in_flight_ || std::chrono::steady_clock::now() < commits_resume_at_)

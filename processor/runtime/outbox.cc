@@ -139,7 +139,8 @@ result<size_t> decode_chunk(std::string_view value, std::string& raw) {
     return fail("outbox chunk: ", why...);
   };
   if (ZSTD_isError(n)) return refuse(ZSTD_getErrorName(n));
-  if (n != raw_size) return refuse(std::to_string(n), " bytes, ", std::to_string(raw_size), " expected");
+  if (n != raw_size)
+    return refuse(std::to_string(n), " bytes, ", std::to_string(raw_size), " expected");
   record_reader rd(std::string_view(raw).substr(before));
   record_view r;
   size_t records = 0;
