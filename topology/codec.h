@@ -82,9 +82,16 @@ class byte_reader {
     return true;
   }
   bool str(std::string& s) {
+    std::string_view v;
+    if (!str(v)) return false;
+    s.assign(v);
+    return true;
+  }
+  // A view into the input: valid as long as the input is.
+  bool str(std::string_view& s) {
     uint32_t n;
     if (!raw(&n, sizeof n) || n > in_.size()) return ok_ = false;
-    s.assign(in_.substr(0, n));
+    s = in_.substr(0, n);
     in_.remove_prefix(n);
     return true;
   }
@@ -119,6 +126,7 @@ class byte_reader {
   }
   bool ok() const { return ok_; }
   bool at_end() const { return ok_ && in_.empty(); }
+  size_t remaining() const { return in_.size(); }
 
  private:
   std::string_view in_;

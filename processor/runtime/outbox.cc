@@ -13,9 +13,6 @@ namespace {
 
 constexpr int zstd_level = 1;  // the fastest standard level; higher ones cost more than they save here
 
-// A record's fixed head: kind, reason, source offset.
-constexpr size_t head_bytes = 1 + 1 + sizeof(int64_t);
-
 // seal_chunks' buffers: the compressed output (kept at its largest size) and zstd's context,
 // ~1.5 MB once grown. Per thread, not per task: held per task they were first touched 128 times
 // over at 128 partitions, and a page touched the first time costs ~13 µs here
@@ -85,30 +82,15 @@ std::string record_buffer::take() {
 // ---- reading ------------------------------------------------------------------------------
 
 bool record_reader::next(record_view& r) {
-  if (in_.empty() || !ok_) return false;
-  auto fail = [&] { return ok_ = false; };
-  if (in_.size() < head_bytes) return fail();
-  const auto kind = static_cast<uint8_t>(in_[0]);
-  const auto reason = static_cast<uint8_t>(in_[1]);
+  if (!ok() || in_.at_end()) return false;
+  uint8_t kind = 0, reason = 0;
+  if (!(in_.u8(kind) && in_.u8(reason) && in_.i64(r.source_offset) && in_.str(r.key) &&
+        in_.str(r.value) && in_.str(r.error)))
+    return false;
   if (kind > static_cast<uint8_t>(output_kind::dead_letter) || reason >= dead_letter_reason_count)
-    return fail();
-  std::memcpy(&r.source_offset, in_.data() + 2, sizeof r.source_offset);
-  size_t at = head_bytes;
-  auto str = [&](std::string_view& s) {
-    uint32_t n = 0;
-    if (in_.size() - at < sizeof n) return false;
-    std::memcpy(&n, in_.data() + at, sizeof n);
-    at += sizeof n;
-    if (in_.size() - at < n) return false;
-    s = in_.substr(at, n);
-    at += n;
-    return true;
-  };
-  if (!str(r.key) || !str(r.value) || !str(r.error)) return fail();
+    return ok_ = false;
   r.kind = static_cast<output_kind>(kind);
   r.reason = static_cast<dead_letter_reason>(reason);
-  in_.remove_prefix(at);
-  consumed_ += at;
   return true;
 }
 

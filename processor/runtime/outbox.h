@@ -23,6 +23,7 @@
 #include <string_view>
 
 #include "base/result.h"
+#include "topology/codec.h"
 #include "topology/engine.h"
 
 namespace meterflow::outbox {
@@ -67,16 +68,16 @@ struct record_view {
 // Reads encoded records in order.
 class record_reader {
  public:
-  explicit record_reader(std::string_view raw) : in_(raw) {}
+  explicit record_reader(std::string_view raw) : in_(raw), size_(raw.size()) {}
   // The next record; false at the end or at bytes that are not a record (then !ok()).
   bool next(record_view& r);
-  bool ok() const { return ok_; }
-  size_t offset() const { return consumed_; }  // bytes read so far
+  bool ok() const { return ok_ && in_.ok(); }
+  size_t offset() const { return size_ - in_.remaining(); }  // bytes read so far
 
  private:
-  std::string_view in_;
-  size_t consumed_ = 0;
-  bool ok_ = true;
+  byte_reader in_;
+  size_t size_;
+  bool ok_ = true;  // false after a kind or reason out of range
 };
 
 // Cuts encoded records into chunk values (record_reader must accept `raw`), in order.
