@@ -156,7 +156,7 @@ struct delivery_tracker {
 
 // An idempotent producer (enable.idempotence=true, acks=all, Java-compatible murmur2_random
 // partitioner so records keyed by tenant land where Kafka Streams and Java clients put them;
-// batches compressed with zstd unless settings say otherwise).
+// batches compressed with lz4 unless settings say otherwise).
 //
 // Lifecycle: create → produce… → flush → (destroy). Delivery results arrive through librdkafka's
 // delivery report callback and are tallied here; flush() is where the caller learns them. A
