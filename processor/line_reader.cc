@@ -57,4 +57,23 @@ result<std::optional<std::string_view>> line_reader::next() {
   }
 }
 
+result<void> line_reader::next_batch(std::vector<std::string_view>& lines, size_t max) {
+  lines.clear();
+  // The first line may refill the buffer; the others come from what it holds, so a refill
+  // (which moves the bytes) never invalidates a line already handed out.
+  auto first = next();
+  if (!first) return std::unexpected(first.error());
+  if (!*first) return {};
+  lines.push_back(**first);
+  while (lines.size() < max) {
+    const char* start = buffer_.data() + begin_;
+    const void* nl = std::memchr(start, '\n', buffer_.size() - begin_);
+    if (!nl) break;
+    const size_t end = static_cast<const char*>(nl) - buffer_.data();
+    lines.emplace_back(start, end - begin_);
+    begin_ = end + 1;
+  }
+  return {};
+}
+
 }  // namespace meterflow

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/result.h"
 
@@ -19,6 +20,9 @@ class line_reader {
 
   // The next line (valid until the next call), or nullopt at end of file. Read errors: error.
   result<std::optional<std::string_view>> next();
+  // Replaces `lines` by the next lines, at most `max` (>= 1), all valid until the next call of
+  // either function; empty at end of file. Read errors: error.
+  result<void> next_batch(std::vector<std::string_view>& lines, size_t max);
 
  private:
   explicit line_reader(std::FILE* f, std::string path) : file_(f), path_(std::move(path)) {}

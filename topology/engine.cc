@@ -174,15 +174,55 @@ void engine::dead_letter(std::string_view raw, std::string_view key, dead_letter
 }
 
 void engine::process(std::string_view raw, timestamp wall_clock, output_sink& out) {
+  ahead& a = ahead_[0];
+  decode_ahead(raw, wall_clock, a);
+  apply(raw, a, out);
+}
+
+void engine::process_batch(std::span<const std::string_view> raws, timestamp wall_clock,
+                           output_sink& out, const std::function<void(size_t)>& before_each) {
+  const size_t n = raws.size();
+  size_t decoded = 0;
+  for (size_t i = 0; i < n; ++i) {
+    for (; decoded < n && decoded < i + lookahead; ++decoded)
+      decode_ahead(raws[decoded], wall_clock, ahead_[decoded % lookahead]);
+    // Halfway: the segment prefetched at decoding has arrived; start on its latest window.
+    if (i + lookahead / 2 < decoded) prefetch_window(ahead_[(i + lookahead / 2) % lookahead]);
+    if (before_each) before_each(i);
+    apply(raws[i], ahead_[i % lookahead], out);
+  }
+}
+
+// Decodes `raw` and starts loading what applying it will touch: its dedup slot, its tenant's
+// current segment (cache misses among many tenants).
+void engine::decode_ahead(std::string_view raw, timestamp wall_clock, ahead& a) {
+  a.failure = decoder_.decode(raw, *catalog_, wall_clock, a.ev);
+  a.tenant = nullptr;
+  if (a.failure) return;
+  dedup_.prefetch(a.ev.key);
+  const auto found = book_.find_with_index(a.ev.subject);
+  a.tenant = found.t;
+  a.tenant_index = found.index;
+  if (a.tenant)
+    if (const segment_state* s = current_segment_[a.tenant_index]) __builtin_prefetch(s);
+}
+
+void engine::prefetch_window(const ahead& a) const {
+  if (!a.tenant) return;
+  if (const segment_state* s = current_segment_[a.tenant_index])
+    if (const open_window* w = s->last_window) __builtin_prefetch(w);
+}
+
+void engine::apply(std::string_view raw, ahead& a, output_sink& out) {
   using R = dead_letter_reason;
-  decoded_event& ev = scratch_;
-  if (auto failure = decoder_.decode(raw, *catalog_, wall_clock, ev)) {
-    dead_letter(raw, failure->reason >= R::unknown_type ? ev.subject : std::string_view{},
-                failure->reason, std::move(failure->error), out);
+  decoded_event& ev = a.ev;
+  if (a.failure) {
+    dead_letter(raw, a.failure->reason >= R::unknown_type ? ev.subject : std::string_view{},
+                a.failure->reason, std::move(a.failure->error), out);
     return;
   }
-  dedup_.prefetch(ev.key);  // a cache miss in a large table: overlap it with what follows
-  const auto [t, tenant_index] = book_.find_with_index(ev.subject);
+  const subscription_book::tenant* t = a.tenant;
+  const size_t tenant_index = a.tenant_index;
   if (!t) {
     dead_letter(raw, ev.subject, R::no_subscription,
                 "tenant " + ev.subject + " has no subscription", out);
