@@ -189,6 +189,35 @@ TEST_F(TaskOutboxTest, ACrashBeforeTheOutputsLeftRepublishesThemFromStoreOrChang
 // store comes back holding an earlier state. Simulated here by putting back a copy of the store
 // taken between two commits. Opening the task must replay the changelog from the old store's
 // position: if it did not, the second half of the events would be accepted (and billed) again.
+// Records handed to a task in one call: those before its position (fetched again after a
+// rebalance) are skipped, every other one applied once, and offsets jumped over are counted.
+TEST_F(TaskOutboxTest, ARunOfRecordsSkipsWhatWasProcessedAndCountsGaps) {
+  const run_options o = options_for("runs");
+  auto t = task::open(env_for(o), 0, catalog_, subscriptions_);
+  ASSERT_TRUE(t) << t.error().message;
+  ASSERT_GE(events_.size(), 8u);
+  const auto applied = [&] {
+    const engine_counters& c = (*t)->counters();
+    int64_t n = c.accepted + c.duplicates;
+    for (int64_t d : c.dead_letters) n += d;
+    return n;
+  };
+  std::vector<task::input_record> first = {{events_[0], 0}, {events_[1], 1}, {events_[2], 2}};
+  EXPECT_EQ((*t)->process(first, wall_clock), 0);
+  EXPECT_EQ(applied(), 3);
+  // 1 and 2 again, then 3, then 5 and 6: offset 4 was never received.
+  std::vector<task::input_record> second = {{events_[1], 1}, {events_[2], 2}, {events_[3], 3},
+                                            {events_[5], 5}, {events_[6], 6}};
+  EXPECT_EQ((*t)->process(second, wall_clock), 1);
+  EXPECT_EQ(applied(), 6);
+  // Nothing new: nothing applied, nothing jumped over.
+  std::vector<task::input_record> again = {{events_[5], 5}, {events_[6], 6}};
+  EXPECT_EQ((*t)->process(again, wall_clock), 0);
+  EXPECT_EQ(applied(), 6);
+  EXPECT_EQ((*t)->process(events_[7], 7, wall_clock), 0);
+  EXPECT_EQ(applied(), 7);
+}
+
 TEST_F(TaskOutboxTest, AStoreThatLostItsLatestCommitsCatchesUpFromTheChangelog) {
   const run_options o = options_for("stale");
   const task_env env = env_for(o);

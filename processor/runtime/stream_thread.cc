@@ -425,19 +425,30 @@ result<void> stream_thread::process_until(const std::atomic<bool>& stop) {
     }
     const timestamp wall = wall_clock();
     int64_t skipped = 0;
+    // Consecutive records of one partition (a fetch delivers them so) go to its task together.
+    task* run_task = nullptr;
+    const auto process_run = [&] {
+      if (run_task && !run_.empty()) skipped += run_task->process(run_, wall);
+      run_.clear();
+    };
     for (const kafka::message& m : batch_) {
       const int32_t p = m.partition().value;
       if (m.is_partition_eof()) {
         if (tasks_.contains(p)) caught_up_since_.try_emplace(p, now);
       } else if (auto t = tasks_.find(p); t != tasks_.end()) {
+        if (t->second.get() != run_task) {
+          process_run();
+          run_task = t->second.get();
+        }
         caught_up_since_.erase(p);
-        skipped += t->second->process(m.value().value_or(std::string_view{}), m.offset().value, wall);
+        run_.push_back({m.value().value_or(std::string_view{}), m.offset().value});
         if (since_commit++ == 0 && !first_record_seen_) {
           context_.stats->first_record(std::chrono::system_clock::now());
           first_record_seen_ = true;
         }
       }
     }
+    process_run();
     if (skipped > 0) context_.meters->skipped(skipped);
     // The idle rule: a partition with nothing left to read for idle.close bills by the wall clock.
     for (auto& [p, since] : caught_up_since_)

@@ -90,6 +90,7 @@ class stream_thread {
   std::unique_ptr<kafka::producer> producer_;
   std::unique_ptr<kafka::consumer> consumer_;
   std::vector<kafka::message> batch_;  // the records of one poll
+  std::vector<task::input_record> run_;  // consecutive records of batch_ for one task
   std::map<int32_t, std::unique_ptr<task>> tasks_;
   std::deque<std::unique_ptr<commit_in_flight>> pipeline_;  // oldest first
   std::map<int32_t, size_t> subscriptions_applied_;  // per task: records of the table applied

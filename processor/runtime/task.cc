@@ -333,14 +333,21 @@ void task::apply_subscription(const subscription_record& r) {
     env_.log("task " + std::to_string(partition_) + ": " + **applied);
 }
 
-int64_t task::process(std::string_view value, int64_t offset, timestamp wall_clock) {
-  // A record from before this task's position (fetched before a rebalance handed the partition
-  // back) has been counted already.
-  if (next_offset_ >= 0 && offset < next_offset_) return 0;
-  const int64_t skipped = next_offset_ >= 0 ? offset - next_offset_ : 0;
-  fresh_.set_source_offset(offset);
-  engine_->process(value, wall_clock, fresh_);
-  next_offset_ = offset + 1;
+int64_t task::process(std::span<const input_record> records, timestamp wall_clock) {
+  values_.clear();
+  offsets_.clear();
+  int64_t skipped = 0;
+  for (const input_record& r : records) {
+    // A record from before this task's position has been counted already.
+    if (next_offset_ >= 0 && r.offset < next_offset_) continue;
+    if (next_offset_ >= 0) skipped += r.offset - next_offset_;
+    next_offset_ = r.offset + 1;
+    values_.push_back(r.value);
+    offsets_.push_back(r.offset);
+  }
+  if (values_.empty()) return 0;
+  engine_->process_batch(values_, wall_clock, fresh_,
+                         [this](size_t i) { fresh_.set_source_offset(offsets_[i]); });
   dirty_ = true;
   return skipped;
 }

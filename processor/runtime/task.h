@@ -45,6 +45,7 @@
 #include <functional>
 #include <optional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -89,9 +90,20 @@ class task {
   void apply_subscription(const subscription_record& r);
   // A reloaded catalog: for segments that start from now on.
   void set_catalog(std::shared_ptr<const catalog> cat) { engine_->set_catalog(std::move(cat)); }
-  // Processes one input record at `offset`. Returns how many offsets it jumped over after the
-  // previous record (transaction markers; anything else is a record never received).
-  int64_t process(std::string_view value, int64_t offset, timestamp wall_clock);
+  // Processes input records of this task's partition, offsets ascending (consecutive records of
+  // a fetch: the engine decodes a few ahead). Records before the task's position (fetched before
+  // a rebalance handed the partition back) are skipped, counted already. Returns how many
+  // offsets were jumped over after the previous record (transaction markers; anything else is a
+  // record never received).
+  struct input_record {
+    std::string_view value;
+    int64_t offset;
+  };
+  int64_t process(std::span<const input_record> records, timestamp wall_clock);
+  int64_t process(std::string_view value, int64_t offset, timestamp wall_clock) {
+    const input_record r{value, offset};
+    return process(std::span(&r, 1), wall_clock);
+  }
   // Closes by the wall clock what a quiet partition owes (SPEC §4 idle.close).
   void close_idle(timestamp wall_clock);
 
@@ -162,6 +174,8 @@ class task {
   state::write_batch batch_;               // the prepared batch (for the changelog)
   state::write_batch unsent_;              // published-marks not yet on the changelog
   int64_t next_offset_ = kafka::kafka_offset::invalid().value;       // after the last record processed
+  std::vector<std::string_view> values_;  // process()'s records to apply, and their offsets
+  std::vector<int64_t> offsets_;
   int64_t committed_offset_ = kafka::kafka_offset::invalid().value;  // ... as of the last prepare_commit
   int64_t commit_seq_ = 0;
   int64_t outbox_seq_ = 0;
