@@ -6,7 +6,8 @@
 //
 // Lifecycle: construct with the options and the catalog; apply every subscription record known
 // before processing events (SPEC §3: a task reads its subscriptions to the end first); then call
-// process() per input record; finish() at end of input (offline only).
+// process() per input record, or process_batch() for several in order (faster: it overlaps their
+// cache misses); finish() at end of input (offline only).
 //
 // Thread-safety: none; one engine per task, driven by one thread.
 #pragma once
