@@ -34,18 +34,19 @@ bool line_reader::fill() {
   return n > 0;
 }
 
+std::optional<std::string_view> line_reader::buffered_line() {
+  const void* nl = std::memchr(buffer_.data() + begin_, '\n', buffer_.size() - begin_);
+  if (!nl) return std::nullopt;
+  const size_t end = static_cast<const char*>(nl) - buffer_.data();
+  std::string_view line(buffer_.data() + begin_, end - begin_);
+  begin_ = end + 1;
+  return line;
+}
+
 result<std::optional<std::string_view>> line_reader::next() {
-  size_t scan_from = begin_;
   for (;;) {
-    const char* start = buffer_.data() + scan_from;
-    const void* nl = std::memchr(start, '\n', buffer_.size() - scan_from);
-    if (nl) {
-      size_t end = static_cast<const char*>(nl) - buffer_.data();
-      std::string_view line(buffer_.data() + begin_, end - begin_);
-      begin_ = end + 1;
-      return line;
-    }
-    size_t consumed = begin_;
+    // After a fill this scans the unread tail again: less than one line.
+    if (auto line = buffered_line()) return line;
     if (!fill()) {
       if (std::ferror(file_)) return fail(path_, ": read error");
       if (begin_ >= buffer_.size()) return std::optional<std::string_view>();
@@ -53,7 +54,6 @@ result<std::optional<std::string_view>> line_reader::next() {
       begin_ = buffer_.size();
       return line;
     }
-    scan_from = scan_from - consumed;  // fill() moved the unread bytes to the front
   }
 }
 
@@ -66,12 +66,9 @@ result<void> line_reader::next_batch(std::vector<std::string_view>& lines, size_
   if (!*first) return {};
   lines.push_back(**first);
   while (lines.size() < max) {
-    const char* start = buffer_.data() + begin_;
-    const void* nl = std::memchr(start, '\n', buffer_.size() - begin_);
-    if (!nl) break;
-    const size_t end = static_cast<const char*>(nl) - buffer_.data();
-    lines.emplace_back(start, end - begin_);
-    begin_ = end + 1;
+    auto line = buffered_line();
+    if (!line) break;
+    lines.push_back(*line);
   }
   return {};
 }

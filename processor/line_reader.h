@@ -27,6 +27,8 @@ class line_reader {
  private:
   explicit line_reader(std::FILE* f, std::string path) : file_(f), path_(std::move(path)) {}
   bool fill();
+  // The next complete line already in the buffer (no read), or nullopt.
+  std::optional<std::string_view> buffered_line();
 
   std::FILE* file_;
   std::string path_;

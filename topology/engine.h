@@ -14,12 +14,12 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <span>
-#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>

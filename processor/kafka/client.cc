@@ -155,7 +155,8 @@ result<std::unique_ptr<producer>> producer::create(const producer_options& optio
       {"partitioner", "murmur2_random"},
       // Charges are JSON lines that shrink several times: a batch compressed once here is fewer
       // bytes to send, store and replicate. On the development cluster it halves the brokers' CPU
-      // per record and lowers meterflow's own (zstd: as fast end to end, more client CPU) (docs/performance.md, "2026-12-06 04:00 UTC").
+      // per record and lowers meterflow's own; zstd was as fast end to end with more client CPU
+      // (docs/performance.md, "2026-12-06 04:00 UTC").
       {"compression.codec", "lz4"},
   };
   defaults.set("message.timeout.ms", std::to_string(options.delivery_timeout.count()));

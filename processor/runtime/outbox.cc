@@ -41,11 +41,17 @@ std::string compress(std::string_view raw) {
 
 // ---- record_buffer ------------------------------------------------------------------------
 
+// A record starts kind(u8) reason(u8) source offset(i64) key; value and error follow.
+byte_writer record_buffer::header(output_kind kind, dead_letter_reason reason, std::string_view key) {
+  byte_writer w(bytes_);
+  w.u8(static_cast<uint8_t>(kind)).u8(static_cast<uint8_t>(reason)).i64(source_offset_).str(key);
+  return w;
+}
+
 std::string& record_buffer::begin(output_kind kind, std::string_view key) {
   // The reason byte of a record that is not a dead letter is output_record's default, as
   // earlier versions wrote it.
-  constexpr auto no_reason = static_cast<uint8_t>(output_record{}.reason);
-  byte_writer(bytes_).u8(static_cast<uint8_t>(kind)).u8(no_reason).i64(source_offset_).str(key);
+  header(kind, output_record{}.reason, key);
   // The value's length is not known yet: end() writes it here.
   value_size_at_ = bytes_.size();
   bytes_.append(sizeof(uint32_t), '\0');
@@ -61,13 +67,7 @@ void record_buffer::end() {
 
 void record_buffer::dead_letter(std::string_view raw, std::string_view key,
                                 dead_letter_reason reason, std::string error) {
-  byte_writer(bytes_)
-      .u8(static_cast<uint8_t>(output_kind::dead_letter))
-      .u8(static_cast<uint8_t>(reason))
-      .i64(source_offset_)
-      .str(key)
-      .str(raw)
-      .str(error);
+  header(output_kind::dead_letter, reason, key).str(raw).str(error);
   ++records_;
 }
 

@@ -51,6 +51,8 @@ class record_buffer final : public output_sink {
   std::string take();
 
  private:
+  byte_writer header(output_kind kind, dead_letter_reason reason, std::string_view key);
+
   std::string bytes_;
   size_t value_size_at_ = 0;  // where begin() left the open value's length
   size_t records_ = 0;
