@@ -3,6 +3,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include <sys/stat.h>
+
 namespace meterflow {
 
 namespace {
@@ -16,6 +18,12 @@ result<std::unique_ptr<line_reader>> line_reader::open(const std::string& path) 
 }
 
 line_reader::~line_reader() { std::fclose(file_); }
+
+std::optional<uint64_t> line_reader::regular_file_size() const {
+  struct stat st {};
+  if (fstat(fileno(file_), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  return static_cast<uint64_t>(st.st_size);
+}
 
 // Moves the unread tail to the front and appends one more block. False at end of file.
 bool line_reader::fill() {

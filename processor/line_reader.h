@@ -2,6 +2,7 @@
 // '\n' is not part of the line; a final line without '\n' is still a line.
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -23,6 +24,8 @@ class line_reader {
   // Replaces `lines` by the next lines, at most `max` (>= 1), all valid until the next call of
   // either function; empty at end of file. Read errors: error.
   result<void> next_batch(std::vector<std::string_view>& lines, size_t max);
+  // The file's size in bytes if it is a regular file (not a pipe or a terminal).
+  std::optional<uint64_t> regular_file_size() const;
 
  private:
   explicit line_reader(std::FILE* f, std::string path) : file_(f), path_(std::move(path)) {}

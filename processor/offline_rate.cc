@@ -1,5 +1,6 @@
 #include "processor/offline_rate.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -189,6 +190,21 @@ class state_dir_guard {
   bool owned_ = false;
 };
 
+// How many lines the events file holds, estimated from its size and the mean length of its
+// first `lines`, at most max_expected_events; nullopt when not a regular file. The engine sizes
+// its dedup table for them up front (engine::expect_events): growing it key by key costs more
+// than a tenth of an in-memory run. Capped so that a long backfill, whose early keys expire
+// before its late ones arrive, does not reserve a table for all of it: 8 M keys take 325 MiB.
+constexpr uint64_t max_expected_events = 8'000'000;
+std::optional<uint64_t> expected_lines(const line_reader& reader,
+                                       const std::vector<std::string_view>& lines) {
+  auto size = reader.regular_file_size();
+  if (!size || lines.empty()) return std::nullopt;
+  uint64_t bytes = 0;
+  for (std::string_view l : lines) bytes += l.size() + 1;  // + its '\n'
+  return std::min(max_expected_events, *size * lines.size() / bytes);
+}
+
 }  // namespace
 
 result<rate_summary> run_rate(const rate_options& o) {
@@ -258,9 +274,14 @@ result<rate_summary> run_rate(const rate_options& o) {
     since_commit = 0;
     return commit();
   };
+  bool first_batch = true;
   for (;;) {
     if (auto r = (*events)->next_batch(lines, 256); !r) return std::unexpected(r.error());
     if (lines.empty()) break;
+    if (first_batch) {
+      first_batch = false;
+      if (auto n = expected_lines(**events, lines)) e.expect_events(*n);
+    }
     for (std::string_view line : lines) {
       ++summary.input_lines;
       if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;  // blank

@@ -55,6 +55,17 @@ void dedup_table::rebuild(shard& s, uint32_t capacity, int64_t keep_from) {
   }
 }
 
+void dedup_table::reserve(size_t keys) {
+  // A shard's share at 75 % full (below full(): a shard at its reserved share does not grow).
+  const uint64_t per_shard = keys / shards_.size() + 1;
+  const uint64_t capacity = std::max<uint64_t>(min_capacity, per_shard * 4 / 3 + 1);
+  MF_ASSERT(capacity <= std::numeric_limits<uint32_t>::max(), "dedup shard over 2^32 slots");
+  reserved_capacity_ = std::max(reserved_capacity_, static_cast<uint32_t>(capacity));
+  for (shard& s : shards_)
+    if (s.capacity < reserved_capacity_)
+      rebuild(s, reserved_capacity_, std::numeric_limits<int64_t>::min());
+}
+
 dedup_table::verdict dedup_table::insert(hash128 key, hash128 fingerprint, int64_t expires,
                                          int64_t now) {
   shard& s = shard_for(key);
@@ -96,8 +107,10 @@ void dedup_table::sweep(int64_t now) {
     uint32_t live = 0;
     for (uint32_t i = 0; i < s.capacity; ++i)
       live += s.slots[i].expiry_class != 0 && expiry_of_[s.slots[i].expiry_class] >= now;
-    // Shrinks a shard that lost most of its keys back to 67 % full; never grows it.
-    uint32_t capacity = std::min(s.capacity, std::max(min_capacity, live / 2 * 3 + 1));
+    // Shrinks a shard that lost most of its keys back to 67 % full (not below the reserved
+    // size); never grows it.
+    uint32_t capacity = std::min(
+        s.capacity, std::max({min_capacity, reserved_capacity_, live / 2 * 3 + 1}));
     rebuild(s, capacity, now);
     size_ += s.used;
   }

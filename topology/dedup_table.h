@@ -39,6 +39,11 @@ class dedup_table {
   // Looks `key` up and stores it when absent. An entry whose expiry is before `now` counts as
   // absent (replaced), as if it had been removed at its expiry.
   [[nodiscard]] verdict insert(hash128 key, hash128 fingerprint, int64_t expires, int64_t now);
+  // Sizes the table for `keys` keys in all (like std::unordered_map::reserve): up to that many,
+  // no shard grows. Growing costs a shard's copy and, before that, fresh memory zeroed and
+  // faulted in; a table grown from empty to N keys has allocated ~5 N slots on the way. sweep()
+  // keeps at least this size. Only ever enlarges.
+  void reserve(size_t keys);
   // Starts loading the cache line `key` probes first (a miss in a large table).
   void prefetch(hash128 key) const;
   // Removes every entry whose expiry is before `now`: one pass over the table.
@@ -73,6 +78,7 @@ class dedup_table {
 
   std::array<shard, 1 << shard_bits> shards_;
   size_t size_ = 0;
+  uint32_t reserved_capacity_ = 0;  // per shard, set by reserve(): sweep() shrinks no lower
   std::vector<int64_t> expiry_of_;  // by class; [0] unused
   absl::flat_hash_map<int64_t, uint32_t> class_by_expiry_;
   std::vector<uint32_t> free_classes_;  // released by sweep()

@@ -159,6 +159,10 @@ class engine {
   void checkpoint(state::write_batch& batch);
   [[nodiscard]] result<void> restore(state::kv_store& store);
 
+  // A hint: about `n` events are coming (offline, estimated from the input's size). Sizes the
+  // dedup table for them up front instead of growing it key by key (dedup_table::reserve).
+  void expect_events(size_t n) { dedup_.reserve(n); }
+
   const engine_counters& counters() const { return counters_; }
 
   // Opaque outside topology/ (defined in topology/detail/engine_state.h).

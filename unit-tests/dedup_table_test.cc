@@ -75,6 +75,35 @@ TEST(DedupTableTest, CollidingKeysSurviveGrowth) {
   EXPECT_EQ(t.size(), 3000u);
 }
 
+// reserve() rebuilds shards that already hold keys (restored state, or a hint given late): every
+// key keeps its verdicts, through later growth past the reservation and a sweep under it.
+TEST(DedupTableTest, ReservingKeepsEveryKeyAndItsVerdicts) {
+  dedup_table t;
+  // The first 3000 in one shard on colliding home slots (as above), the rest spread.
+  const uint64_t top = uint64_t{0x42} << 56;
+  auto key = [&](uint64_t i) {
+    return i < 3000 ? h(~uint64_t{0} - i, top | i)
+                    : h(i * 0x9E37'79B9'7F4A'7C15, i * 0xC2B2'AE3D'27D4'EB4F);
+  };
+  for (uint64_t i = 0; i < 3000; ++i)
+    ASSERT_EQ(t.insert(key(i), h(0, i), i % 3 == 0 ? 100 : 200, 0), verdict::inserted) << i;
+  t.reserve(1'000'000);  // 5,334 slots a shard: more than the 3000 keys' shard has
+  t.reserve(10);  // never shrinks
+  for (uint64_t i = 0; i < 3000; ++i) {
+    ASSERT_EQ(t.insert(key(i), h(0, i), 200, 0), verdict::duplicate) << i;
+    ASSERT_EQ(t.insert(key(i), h(0, i + 1), 200, 0), verdict::conflict) << i;
+  }
+  for (uint64_t i = 3000; i < 60'000; ++i)
+    ASSERT_EQ(t.insert(key(i), h(0, i), 200, 0), verdict::inserted) << i;
+  EXPECT_EQ(t.size(), 60'000u);
+  t.sweep(150);
+  EXPECT_EQ(t.size(), 59'000u);
+  for (uint64_t i = 0; i < 60'000; ++i) {
+    verdict expected = i < 3000 && i % 3 == 0 ? verdict::inserted : verdict::duplicate;
+    ASSERT_EQ(t.insert(key(i), h(0, i), 200, 0), expected) << i;
+  }
+}
+
 // Random operations against a model: inserts with a moving clock, sweeps now and then.
 TEST(DedupTableTest, RandomOperationsMatchAModel) {
   std::mt19937_64 rng(7);
