@@ -10,7 +10,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_set>
+
+#include <absl/container/node_hash_set.h>
 
 #include "topology/catalog.h"
 #include "topology/decimal.h"
@@ -19,6 +20,11 @@
 namespace meterflow {
 
 struct aggregate {
+  // A unique_count's members. Nodes stay put (meter_progress::unsaved_members points at them,
+  // merges move them between sets); iteration order is not fixed from one process to the next
+  // (absl seeds its hash per process), so whatever is written out is sorted first.
+  using member_set = absl::node_hash_set<std::string>;
+
   int64_t count = 0;
   decimal value;  // sum, max, min or latest value
   // What latest and unique_count keep besides, allocated on first use: most aggregates are of
@@ -30,7 +36,7 @@ struct aggregate {
     std::string tiebreak;
   };
   std::unique_ptr<latest_key> latest;
-  std::unique_ptr<std::unordered_set<std::string>> distinct;
+  std::unique_ptr<member_set> distinct;
 
   timestamp latest_time() const { return latest ? latest->time : timestamp{INT64_MIN}; }
   std::string_view latest_tiebreak() const {
@@ -42,8 +48,8 @@ struct aggregate {
   }
 
   // The members of a unique_count (created empty on first use).
-  std::unordered_set<std::string>& members() {
-    if (!distinct) distinct = std::make_unique<std::unordered_set<std::string>>();
+  member_set& members() {
+    if (!distinct) distinct = std::make_unique<member_set>();
     return *distinct;
   }
   size_t member_count() const { return distinct ? distinct->size() : 0; }

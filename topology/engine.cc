@@ -431,10 +431,13 @@ void merge_into(const meter& m, meter_progress& mp, int64_t window_start,
     if (m.agg == aggregation::unique_count) {
       if (a.count == 0) return;  // as aggregate::merge
       auto& members = mp.closed.members();
-      while (a.member_count() != 0) {
-        auto r = members.insert(a.distinct->extract(a.distinct->begin()));
-        // New members reach the store in the next checkpoint's chunk (engine_state.cc).
-        if (r.inserted && persist) mp.unsaved_members.push_back(&*r.position);
+      if (a.distinct) {
+        auto& from = *a.distinct;
+        for (auto it = from.begin(); it != from.end();) {
+          auto r = members.insert(from.extract(it++));  // erasing keeps other iterators valid
+          // New members reach the store in the next checkpoint's chunk (engine_state.cc).
+          if (r.inserted && persist) mp.unsaved_members.push_back(&*r.position);
+        }
       }
       mp.closed.count += a.count;
     } else {

@@ -191,6 +191,9 @@ void engine::checkpoint(state::write_batch& batch) {
       if (mp.unsaved_members.empty() && mp.unsaved_results.empty()) continue;
       w.str(s.cat->meters[index].key);
       w.i64(static_cast<int64_t>(mp.unsaved_members.size()));
+      // In byte order: the same state gives the same bytes (sets iterate in no fixed order).
+      std::sort(mp.unsaved_members.begin(), mp.unsaved_members.end(),
+                [](const std::string* a, const std::string* b) { return *a < *b; });
       for (const std::string* m : mp.unsaved_members) w.str(*m);
       // Each changed result once, at its current value, in window order.
       std::sort(mp.unsaved_results.begin(), mp.unsaved_results.end());
