@@ -13,6 +13,7 @@
 #include "processor/commands/totals.h"
 #include "processor/commands/run.h"
 #include "processor/commands/tail.h"
+#include "processor/huge_page_malloc.h"
 #include "processor/line_reader.h"
 #include "processor/offline_rate.h"
 #include "processor/totals.h"
@@ -100,6 +101,7 @@ int cmd_totals(const std::vector<std::string>& files) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  use_huge_page_malloc(argv);  // may start this program again (processor/huge_page_malloc.h)
   CLI::App app{"meterflow: a stream processor for usage-based billing"};
   app.require_subcommand(1);
 
