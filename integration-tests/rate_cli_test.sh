@@ -5,7 +5,7 @@
 # - every output line validates against schemas/ (charge, adjustment, alert, dead letter);
 # - unusable arguments, catalogs and files exit non-zero with a message naming the problem;
 # - check-catalog prints the plans;
-# - meterflow starts itself again with malloc's huge pages asked for (GLIBC_TUNABLES).
+# - meterflow runs on mimalloc.
 set -euo pipefail
 meterflow="$1"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -88,26 +88,24 @@ expect_failure "check-catalog rejects a bad catalog" 'nope' "$meterflow" check-c
 check "check-catalog describes the example's plans" \
   bash -c "'$meterflow' check-catalog '$example/catalog.json' | grep -q enterprise_v2"
 
-# meterflow starts itself again with malloc's transparent huge pages asked for
-# (processor/huge_page_malloc.h): seen in the environment of a rate waiting on a FIFO for events.
-huge_page_tunable_set() {
+# meterflow runs on mimalloc (processor/allocator.h): libmimalloc is mapped in a rate waiting on
+# a FIFO for its events.
+runs_on_mimalloc() {
   local fifo="$tmp/events.fifo" seen=1
   mkfifo "$fifo"
-  env -u GLIBC_TUNABLES "$meterflow" rate --state memory --catalog "$example/catalog.json" \
+  "$meterflow" rate --state memory --catalog "$example/catalog.json" \
     --subscriptions "$example/subscriptions.jsonl" --events "$fifo" --out "$tmp/fifo.jsonl" \
     >/dev/null 2>&1 &
   local pid=$!
   for _ in $(seq 1 50); do
-    if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx 'GLIBC_TUNABLES=glibc.malloc.hugetlb=1'; then
-      seen=0; break
-    fi
+    if grep -q libmimalloc "/proc/$pid/maps" 2>/dev/null; then seen=0; break; fi
     sleep 0.1
   done
   timeout 5 bash -c ": >'$fifo'" || kill "$pid"  # no events: the rate ends
   wait "$pid" || true
   return "$seen"
 }
-check "meterflow re-executes itself with glibc.malloc.hugetlb=1" huge_page_tunable_set
+check "meterflow runs on mimalloc" runs_on_mimalloc
 
 echo "$passes passed, $failures failed"
 [ "$failures" -eq 0 ]

@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "processor/allocator.h"
 #include "processor/commands/bench.h"
 #include "processor/commands/bench_children.h"
 #include "processor/commands/detail/child_process.h"
@@ -13,7 +14,6 @@
 #include "processor/commands/totals.h"
 #include "processor/commands/run.h"
 #include "processor/commands/tail.h"
-#include "processor/huge_page_malloc.h"
 #include "processor/line_reader.h"
 #include "processor/offline_rate.h"
 #include "processor/totals.h"
@@ -101,7 +101,7 @@ int cmd_totals(const std::vector<std::string>& files) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  use_huge_page_malloc(argv);  // may start this program again (processor/huge_page_malloc.h)
+  configure_allocator();
   CLI::App app{"meterflow: a stream processor for usage-based billing"};
   app.require_subcommand(1);
 

@@ -10,7 +10,7 @@ packages=(
   libcli11-dev libspdlog-dev libfmt-dev
   libhowardhinnant-date-dev tzdata libabsl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libxxhash-dev
+  libxxhash-dev libmimalloc-dev
   libsnappy-dev liblz4-dev libzstd-dev libbz2-dev zlib1g-dev liburing-dev
   python3 python3-jsonschema
 )
