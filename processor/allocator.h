@@ -5,8 +5,9 @@
 // kernel in 2 MiB-aligned segments advised for transparent huge pages. Why: a page of memory
 // touched for the first time costs ~13 µs per 4 KiB on the benchmark VM, a huge page ~0.3 µs per
 // 4 KiB (docs/performance.md), and glibc's malloc gives each thread's arena 4 KiB pages (its
-// tunable glibc.malloc.hugetlb=1 advises the main heap only). Measured: `meterflow run` +9 %,
-// the raw consume-produce pipe +40 %, offline rating +5-30 %; peak RSS 15-20 % higher.
+// tunable glibc.malloc.hugetlb=1 advises the main heap only). Measured on the benchmark VM:
+// page faults of `meterflow run` -40 %, its events/s +1-11 %, offline rating +5-30 %, peak RSS
+// ~100 MiB higher (docs/performance.md, "2026-12-06 07:00 UTC").
 #pragma once
 
 namespace meterflow {
