@@ -174,9 +174,7 @@ void engine::dead_letter(std::string_view raw, std::string_view key, dead_letter
 }
 
 void engine::process(std::string_view raw, timestamp wall_clock, output_sink& out) {
-  ahead& a = ahead_[0];
-  decode_ahead(raw, wall_clock, a);
-  apply(raw, a, out);
+  process_batch(std::span(&raw, 1), wall_clock, out);
 }
 
 void engine::process_batch(std::span<const std::string_view> raws, timestamp wall_clock,

@@ -232,7 +232,7 @@ class engine {
   std::shared_ptr<const catalog> catalog_;
   event_decoder decoder_;
   subscription_book book_;
-  // Records decoded ahead of their turn (process_batch); process() uses the first.
+  // Records decoded ahead of their turn (process_batch), in a ring.
   struct ahead {
     decoded_event ev;
     std::optional<decode_failure> failure;
