@@ -1,5 +1,5 @@
-// kafka::consumer::poll_batch across rebalances, against the development cluster (real Kafka
-// protocol on loopback, in this process).
+// kafka::consumer::poll_batch across rebalances, and kafka::consumer's prefetching, against the
+// development cluster (real Kafka protocol on loopback, in this process).
 //
 // A task resumes its partition from its own offset and skips records it has counted; a record it
 // never receives is lost for good. So a consumer that keeps a partition through rebalances must
@@ -201,6 +201,55 @@ TEST(ConsumerRebalance, OffsetCommitsWaitUntilTheGroupIsQuiet) {
   ASSERT_TRUE((*c)->commit_async(std::span(&at_5, 1)));
   serve(1s);
   EXPECT_EQ(committed(), kafka_offset{5}) << "not committed once the group was quiet";
+  ASSERT_TRUE((*c)->close());
+}
+
+
+// A consumer's partitions share one queue, and librdkafka 2.0 compares its queued.min.messages
+// (default 100,000) with that queue's length for each partition: past 100,000 queued records
+// across all partitions it fetched no more, and once the application drained the queue fetching
+// resumed only when librdkafka next looked, up to a second later (`meterflow run` stalled; the
+// benchmark's ceiling pipe spent most of its time waiting). kafka::consumer sets it above what the
+// byte bound lets in. Without that, this consumer stops at ~100,000-200,000 queued records.
+TEST(ConsumerPrefetch, KeepsFetchingPastAHundredThousandQueuedRecordsOfManyPartitions) {
+  constexpr int prefetch_partitions = 8;
+  constexpr int64_t per_partition = 40'000;  // the development cluster keeps 100,000
+  const std::string prefetched = "prefetched";
+  auto cluster = dev_cluster::create(1);
+  ASSERT_TRUE(cluster) << cluster.error().message;
+  const std::string bootstrap = (*cluster)->bootstraps();
+  ASSERT_TRUE((*cluster)->create_topic(prefetched, prefetch_partitions));
+  producer_options po;
+  po.bootstrap = bootstrap;
+  auto prod = producer::create(po);
+  ASSERT_TRUE(prod) << prod.error().message;
+  for (int64_t i = 0; i < per_partition; ++i)
+    for (int32_t q = 0; q < prefetch_partitions; ++q)
+      ASSERT_TRUE((*prod)->produce(prefetched, partition_id{q}, std::nullopt, "r"));
+  ASSERT_TRUE((*prod)->flush(60s));
+
+  consumer_options o;
+  o.bootstrap = bootstrap;
+  o.group_id = "prefetch-test";
+  o.settings.set("enable.partition.eof", "false");
+  auto c = consumer::create(o);
+  ASSERT_TRUE(c) << c.error().message;
+  std::vector<topic_partition_offset> all;
+  for (int32_t q = 0; q < prefetch_partitions; ++q)
+    all.push_back({prefetched, partition_id{q}, kafka_offset::beginning()});
+  ASSERT_TRUE((*c)->assign(all));
+
+  // Nothing is polled: every record librdkafka fetches stays in the consumer's queue.
+  rd_kafka_queue_t* queue = rd_kafka_queue_get_consumer((*c)->native());
+  const int64_t expected = per_partition * prefetch_partitions;
+  int64_t queued = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (queued < expected && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);
+    queued = static_cast<int64_t>(rd_kafka_queue_length(queue));
+  }
+  rd_kafka_queue_destroy(queue);
+  EXPECT_GE(queued, expected) << "fetching stopped with " << queued << " records queued";
   ASSERT_TRUE((*c)->close());
 }
 

@@ -416,6 +416,13 @@ result<std::unique_ptr<consumer>> consumer::create(const consumer_options& optio
       {"enable.auto.commit", "false"},
       {"auto.offset.reset", "earliest"},
       {"isolation.level", "read_committed"},
+      // librdkafka 2.0 stops fetching a partition while its queue holds queued.min.messages
+      // (default 100,000), and a consumer's partitions share one queue, so that is counted over
+      // all of them: 128 partitions stopped at ~0.5 s of input, and nothing wakes the fetcher
+      // when the queue drains (it looks again about once a second: the input then stalled for up
+      // to a second at a time). Set above what queued.max.messages.kbytes lets in, the byte
+      // bound is the one that holds.
+      {"queued.min.messages", "1000000"},
       // allow.auto.create.topics is left at librdkafka's consumer default (false): setting it
       // explicitly makes librdkafka warn against brokers (like the mock) that cannot honour it.
   };
