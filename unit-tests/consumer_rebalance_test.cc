@@ -204,7 +204,6 @@ TEST(ConsumerRebalance, OffsetCommitsWaitUntilTheGroupIsQuiet) {
   ASSERT_TRUE((*c)->close());
 }
 
-
 // A consumer's partitions share one queue, and librdkafka 2.0 compares its queued.min.messages
 // (default 100,000) with that queue's length for each partition: past 100,000 queued records
 // across all partitions it fetched no more, and once the application drained the queue fetching

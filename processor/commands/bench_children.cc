@@ -103,8 +103,7 @@ int run_bench_pipe(const bench_pipe_options& o) {
   // And with the output topic's partitions known, as meterflow's stream threads look theirs up
   // before they start: else the first ~100,000 records wait in the producer's queue for that
   // metadata (the queue fills, produce() blocks: ~0.8 s).
-  const std::string outputs[] = {o.output_topic};
-  if (auto r = kafka::fetch_partition_counts((*producer)->native(), outputs, timeout); !r)
+  if (auto r = kafka::fetch_partition_count((*producer)->native(), o.output_topic, timeout); !r)
     return error(o.output_topic + ": " + r.error().message);
   if (auto r = (*consumer)->assign(all); !r) return error(r.error().message);
 
