@@ -206,6 +206,8 @@ int main(int argc, char** argv) {
       "bench", "Measure the offline engine, the Kafka ceiling and meterflow run end to end");
   bn->add_flag("--quick", bench.quick, "Small sizes: all of it in under a minute (the figures mean little)");
   bn->add_option("--json", bench.json_path, "Also write the figures as JSON to this file");
+  bn->add_option("--hours", bench.hours, "Hours of event time the events span (default 24; fewer: denser windows)")
+      ->check(CLI::Range(1, 4416));
   bn->add_option("--runs", bench.runs, "Runs of every measurement (default 3)")->check(CLI::Range(1, 99));
   bn->add_option("--tmp", bench.tmp_dir, "Scratch directory (default $TMPDIR, else /tmp)");
   bn->add_flag("--keep", bench.keep, "Keep the scratch directory (logs, reports, state)");
