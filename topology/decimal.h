@@ -7,6 +7,7 @@
 // rounding step at the end (SPEC §2 Rounding).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -82,13 +83,18 @@ class decimal {
   friend constexpr auto operator<=>(decimal a, decimal b) { return a.raw_ <=> b.raw_; }
   friend constexpr bool operator==(decimal a, decimal b) { return a.raw_ == b.raw_; }
 
-  static constexpr rep pow10(int n) {
-    rep r = 1;
-    for (int i = 0; i < n; ++i) r *= 10;
-    return r;
-  }
+  // 10^n for 0 <= n <= 38 (10^38 < 2^127), from a table: rounding and printing take several
+  // per output line.
+  static constexpr rep pow10(int n) { return pow10_table[n]; }
 
  private:
+  static constexpr auto pow10_table = [] {
+    std::array<rep, 39> t{};
+    t[0] = 1;
+    for (size_t i = 1; i < t.size(); ++i) t[i] = t[i - 1] * 10;
+    return t;
+  }();
+
   rep raw_ = 0;
 };
 
