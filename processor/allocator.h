@@ -8,12 +8,16 @@
 // tunable glibc.malloc.hugetlb=1 advises the main heap only). Measured on the benchmark VM:
 // page faults of `meterflow run` -40 %, its events/s +1-11 %, offline rating +5-30 %, peak RSS
 // ~100 MiB higher (docs/performance.md, "2026-12-06 07:00 UTC").
+// Freed memory stays committed (mimalloc's allow_decommit off): returned to the kernel, it came
+// back as fresh pages to fault in again (run CPU -10-15 %, peak RSS +40-60 MiB; "2026-12-06
+// 12:00 UTC").
 #pragma once
 
 namespace meterflow {
 
-// Turns mimalloc's large OS pages on unless MIMALLOC_LARGE_OS_PAGES is set (an operator's own
-// setting, 0 or 1, wins). Call first thing in main(): it affects memory taken from then on.
+// Turns mimalloc's large OS pages on and its decommitting of freed memory off, each unless the
+// operator set it (MIMALLOC_LARGE_OS_PAGES, MIMALLOC_ALLOW_DECOMMIT: 0 or 1, wins). Call first
+// thing in main(): it affects memory taken from then on.
 void configure_allocator();
 
 }  // namespace meterflow
