@@ -59,18 +59,8 @@ u128 magnitude(decimal::rep v) { return v < 0 ? u128(0) - u128(v) : u128(v); }
 
 u128 pow10_u(int n) { return u128(decimal::pow10(n)); }
 
-// 10^n for 0 <= n <= 48 (exact values carry 24 fractional digits; a quotient's divisor at most
-// 10^24 more), from a table built once.
-const wide& pow10_wide(int n) {
-  static const std::array<wide, 49> table = [] {
-    std::array<wide, 49> t;
-    t[0] = 1;
-    for (size_t i = 1; i < t.size(); ++i) t[i] = t[i - 1] * 10;
-    return t;
-  }();
-  MF_ASSERT(n >= 0 && n < static_cast<int>(table.size()), "10^n out of the table");
-  return table[static_cast<size_t>(n)];
-}
+// 10^n in 256 bits, from decimal's table (n <= 24 here: exact values carry 24 fractional digits).
+wide pow10_wide(int n) { return wide(decimal::pow10(n)); }
 
 // Re-applies a sign to a magnitude; nullopt when the result leaves the 128-bit range.
 std::optional<decimal::rep> signed_from(u128 mag, bool negative) {
